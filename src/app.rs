@@ -1,0 +1,122 @@
+//! `App`: build (pools, router, listener), run until SIGTERM/SIGINT or a cancel, shut down in
+//! order: stop accepting, let rmcp close its sessions, then close the pools.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::Pools;
+use crate::http;
+use crate::http::metrics::Metrics;
+use crate::state::AppState;
+
+/// A built server, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Bind the listener and create the (lazy) pools. Does not need the database to be up.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let options = config
+            .connect_options()
+            .context("reading the database configuration")?;
+        let pools = Pools::connect_lazy(options, config.pool_size);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {} (COLDQUERY_LISTEN)", config.listen))?;
+        let state = AppState {
+            config: Arc::new(config),
+            pools,
+            metrics: Arc::new(Metrics::default()),
+            started: Instant::now(),
+        };
+        Ok(App {
+            listener,
+            state,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The address actually bound (tests bind port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// A token that stops the server when cancelled (tests use it instead of a signal).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// The shared state (tests read metrics from it).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serve until SIGTERM/SIGINT or the shutdown token, then shut down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let App {
+            listener,
+            state,
+            shutdown,
+        } = self;
+        let addr = listener.local_addr().ok();
+        let router = http::router(state.clone(), shutdown.child_token());
+        tracing::info!(
+            listen = ?addr,
+            database = %state.config.database_label(),
+            version = env!("CARGO_PKG_VERSION"),
+            "coldquery serving MCP on /mcp"
+        );
+        let stop = shutdown.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = shutdown_signal() => {}
+                }
+                tracing::info!("shutting down: no new requests; closing MCP sessions");
+                // Cancelling the token makes rmcp end its SSE streams and sessions, which lets
+                // the graceful shutdown finish instead of waiting on long-lived streams.
+                stop.cancel();
+            })
+            .await
+            .context("serving HTTP")?;
+        state.pools.main.close().await;
+        state.pools.health.close().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,63 @@
+//! `coldquery check`: configuration, connectivity, server version and role privileges as a
+//! readable report on stderr; exit code 0 when the database is usable, 1 when not.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use sqlx::{Connection, Row};
+
+use crate::config::Config;
+
+/// What we learn about the role we connect as. Superuser and BYPASSRLS defeat the point of a
+/// guarded server, so they are warned about loudly.
+const ROLE_QUERY: &str = "SELECT current_user::text, rolsuper, rolbypassrls, \
+     current_setting('server_version'), current_database()::text \
+     FROM pg_roles WHERE rolname = current_user";
+
+/// Run the check and return the process exit code.
+pub async fn run(config: &Config) -> ExitCode {
+    eprintln!("coldquery {} check", env!("CARGO_PKG_VERSION"));
+    eprintln!("  database: {}", config.database_label());
+    let options = match config.connect_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("  FAIL configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let connect = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect_with(&options)).await;
+    let mut conn = match connect {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("  FAIL connect: {}", crate::error::ToolError::from_sqlx(e, 0));
+            return ExitCode::FAILURE;
+        }
+        Err(_) => {
+            eprintln!("  FAIL connect: no answer within 5s");
+            return ExitCode::FAILURE;
+        }
+    };
+    match sqlx::query(ROLE_QUERY).fetch_one(&mut conn).await {
+        Ok(row) => {
+            let user: String = row.get(0);
+            let superuser: bool = row.get(1);
+            let bypass: bool = row.get(2);
+            let version: String = row.get(3);
+            let db: String = row.get(4);
+            eprintln!("  ok   connected to PostgreSQL {version}, database {db}, role {user}");
+            if superuser {
+                eprintln!("  WARN role {user} is a SUPERUSER: the server's guards are only as strong as this role; use a least-privilege role (see README)");
+            }
+            if bypass {
+                eprintln!("  WARN role {user} has BYPASSRLS: row-level security does not apply to it");
+            }
+            let _ = conn.close().await;
+            eprintln!("  result: usable");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("  FAIL role query: {}", crate::error::ToolError::from_sqlx(e, 0));
+            ExitCode::FAILURE
+        }
+    }
+}

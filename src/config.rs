@@ -1,0 +1,362 @@
+//! Configuration: one clap `Cli` whose every flag has an environment variable (contract §6),
+//! plus the parsers for durations and sizes and the database connect options.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sqlx::postgres::PgConnectOptions;
+
+/// Where the database is when nothing is configured: the local PostgreSQL of a developer machine.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// ColdQuery: a PostgreSQL server for the Model Context Protocol.
+#[derive(Debug, Parser)]
+#[command(name = "coldquery", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server settings (shared by every command).
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// The commands of the binary.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve MCP over streamable HTTP, plus /health and /metrics (the default).
+    Serve,
+    /// Check configuration, connectivity and role privileges; exit 0 when usable, 1 when not.
+    Check,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for containers and log shippers.
+    Json,
+}
+
+/// Every setting of the server. Field docs become `--help`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Target database URL. When unset, libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE are
+    /// honoured, then the DB_HOST/DB_PORT/DB_USER/DB_PASSWORD/DB_DATABASE variables of the
+    /// Python ColdQuery, then the local default postgres://postgres@127.0.0.1:5432/postgres.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// Address to listen on (the container sets 0.0.0.0:19002).
+    #[arg(long, env = "COLDQUERY_LISTEN", default_value = "127.0.0.1:19002")]
+    pub listen: SocketAddr,
+
+    /// Host header values accepted on /mcp (DNS-rebinding protection), comma-separated;
+    /// `host` or `host:port`; `*` accepts any Host.
+    #[arg(
+        long,
+        env = "COLDQUERY_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,::1"
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origin header values accepted on /mcp, comma-separated (`scheme://host:port`, `:*` for any
+    /// port); requests without Origin pass; `*` accepts any Origin.
+    #[arg(
+        long,
+        env = "COLDQUERY_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*,https://localhost:*,https://127.0.0.1:*,https://[::1]:*"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Connections in the pool that serves stateless calls.
+    #[arg(long, env = "COLDQUERY_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+
+    /// Open pg_tx sessions allowed at once (each holds its own connection).
+    #[arg(long, env = "COLDQUERY_MAX_SESSIONS", default_value_t = 10)]
+    pub max_sessions: usize,
+
+    /// Idle time after which a pg_tx session is rolled back and closed (sliding).
+    #[arg(long, env = "COLDQUERY_SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
+    /// Server-side statement_timeout for every call (SET LOCAL).
+    #[arg(long, env = "COLDQUERY_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
+
+    /// Server-side lock_timeout for every call (SET LOCAL): how long a statement may wait for a lock.
+    #[arg(long, env = "COLDQUERY_LOCK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+
+    /// Most rows a result carries; a larger max_rows argument is clamped to this.
+    #[arg(long, env = "COLDQUERY_MAX_ROWS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_rows: u64,
+
+    /// Most bytes of serialized rows a result carries (at most 400KiB, so that the whole
+    /// message, text copy included, stays under 1 MiB).
+    #[arg(long, env = "COLDQUERY_MAX_RESULT_BYTES", default_value = "256KiB", value_parser = parse_result_bytes)]
+    pub max_result_bytes: usize,
+
+    /// Log format on stderr.
+    #[arg(long, env = "COLDQUERY_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Largest accepted HTTP request body on /mcp.
+    #[arg(long, env = "COLDQUERY_MAX_REQUEST_BYTES", default_value = "4MiB", value_parser = parse_size)]
+    pub max_request_bytes: usize,
+
+}
+
+/// A string that must never be printed: `Debug` shows `***`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl Config {
+    /// A configuration with every default, for tests and embedding; `database_url` set.
+    pub fn with_database_url(url: &str) -> Config {
+        let mut cli = Cli::parse_from(["coldquery"]);
+        cli.config.database_url = Some(url.into());
+        cli.config
+    }
+
+    /// Connect options for the target database, following the precedence documented on
+    /// `database_url`. Never logged: the options carry the password.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        connect_options(self.database_url.as_ref(), &|name| std::env::var(name).ok())
+    }
+
+    /// A description of the target that is safe to log: user@host:port/database, no password.
+    pub fn database_label(&self) -> String {
+        match self.connect_options() {
+            Ok(o) => format!(
+                "{}@{}:{}/{}",
+                o.get_username(),
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or("")
+            ),
+            Err(_) => "(invalid database configuration)".to_owned(),
+        }
+    }
+}
+
+/// A configuration problem found after parsing, e.g. a malformed DATABASE_URL.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Resolve connect options: DATABASE_URL, else libpq `PG*`, else the Python version's `DB_*`,
+/// else the local default. `env` is injected so that tests need not touch the process env.
+pub(crate) fn connect_options(
+    url: Option<&Secret>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PgConnectOptions, ConfigError> {
+    let base = match url {
+        Some(url) => url.expose().parse::<PgConnectOptions>().map_err(|_| {
+            // The parser's message may echo the URL, password included: keep our own words.
+            ConfigError(
+                "DATABASE_URL is not a valid PostgreSQL URL; expected e.g. \
+                 postgres://user:password@host:5432/dbname"
+                    .to_owned(),
+            )
+        })?,
+        None => {
+            // Start from the local default, then let the legacy DB_* and then the libpq PG*
+            // variables override field by field (PG* wins: it is what libpq users expect).
+            let mut o: PgConnectOptions = DEFAULT_DATABASE_URL
+                .parse()
+                .expect("the default database URL is valid");
+            let pick = |pg: &str, db: &str| env(pg).or_else(|| env(db)).filter(|v| !v.is_empty());
+            if let Some(h) = pick("PGHOST", "DB_HOST") {
+                o = o.host(&h);
+            }
+            if let Some(p) = pick("PGPORT", "DB_PORT") {
+                let port = p.parse::<u16>().map_err(|_| {
+                    ConfigError(format!(
+                        "PGPORT/DB_PORT must be a port number like 5432, got {p:?}"
+                    ))
+                })?;
+                o = o.port(port);
+            }
+            if let Some(u) = pick("PGUSER", "DB_USER") {
+                o = o.username(&u);
+            }
+            if let Some(pw) = pick("PGPASSWORD", "DB_PASSWORD") {
+                o = o.password(&pw);
+            }
+            if let Some(d) = pick("PGDATABASE", "DB_DATABASE") {
+                o = o.database(&d);
+            }
+            o
+        }
+    };
+    // Fixed session settings make the text forms we return deterministic (timestamps in UTC,
+    // ISO dates, postgres-style intervals), whatever the server's defaults are.
+    Ok(base.application_name("coldquery").options([
+        ("TimeZone", "UTC"),
+        ("DateStyle", "ISO, YMD"),
+        ("IntervalStyle", "postgres"),
+    ]))
+}
+
+/// Parse `30m`, `3s`, `500ms`, `1h`, `2d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let err = || format!("invalid duration {s:?}: expected e.g. 30s, 500ms, 30m or 1h");
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| err())?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" | "mins" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(err()),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+        return Err(err());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parse `1MiB`, `64KiB`, `256KB`, `1MB` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let err = || format!("invalid size {s:?}: expected e.g. 256KiB, 1MiB or 65536");
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| err())?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "kb" | "k" => 1024,
+        "mib" | "mb" | "m" => 1024 * 1024,
+        "gib" | "gb" | "g" => 1024 * 1024 * 1024,
+        _ => return Err(err()),
+    };
+    n.checked_mul(mult).ok_or_else(err)
+}
+
+/// The largest `max_result_bytes`: the structured copy and the text copy of a result must fit
+/// together, JSON-escaped, in the 1 MiB that default-configured SDK clients accept.
+pub const MAX_RESULT_BYTES_CEILING: usize = 400 * 1024;
+
+fn parse_result_bytes(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n < 1024 || n > MAX_RESULT_BYTES_CEILING {
+        return Err(format!(
+            "{s:?} is out of range: use 1KiB..400KiB (e.g. 256KiB) so a whole result stays under 1 MiB"
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_documented_form() {
+        let cases = [
+            ("30m", 1800_000),
+            ("3s", 3000),
+            ("500ms", 500),
+            ("10", 10_000),
+            ("1h", 3_600_000),
+            ("1.5s", 1500),
+        ];
+        for (input, ms) in cases {
+            assert_eq!(parse_duration(input).unwrap().as_millis(), ms, "{input}");
+        }
+        for bad in ["", "abc", "10x", "-1s", "1e999s"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains("expected e.g. 30s"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_parse_in_every_documented_form() {
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("65536").unwrap(), 65536);
+        assert!(parse_size("lots").unwrap_err().contains("256KiB"));
+        assert!(parse_result_bytes("2MiB").unwrap_err().contains("400KiB"));
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn database_url_wins_then_pg_then_legacy_db_variables() {
+        let url: Secret = "postgres://alice:pw@db.example:6000/app".into();
+        let o = connect_options(Some(&url), &env_of(&[("PGHOST", "ignored")])).unwrap();
+        assert_eq!((o.get_host(), o.get_port()), ("db.example", 6000));
+        assert_eq!(o.get_database(), Some("app"));
+
+        let env = env_of(&[
+            ("PGHOST", "pg.example"),
+            ("DB_HOST", "legacy.example"),
+            ("DB_PORT", "6543"),
+            ("DB_USER", "bob"),
+            ("DB_DATABASE", "legacy"),
+        ]);
+        let o = connect_options(None, &env).unwrap();
+        assert_eq!(o.get_host(), "pg.example");
+        assert_eq!(o.get_port(), 6543);
+        assert_eq!(o.get_username(), "bob");
+        assert_eq!(o.get_database(), Some("legacy"));
+
+        let o = connect_options(None, &env_of(&[])).unwrap();
+        assert_eq!(
+            (o.get_host(), o.get_port(), o.get_username()),
+            ("127.0.0.1", 5432, "postgres")
+        );
+        assert_eq!(o.get_database(), Some("postgres"));
+    }
+
+    #[test]
+    fn a_bad_url_error_never_echoes_the_password() {
+        let url: Secret = "postgres://alice:s3cret@host:notaport/db".into();
+        let e = connect_options(Some(&url), &env_of(&[])).unwrap_err();
+        assert!(!e.0.contains("s3cret"));
+        assert!(e.0.contains("postgres://user:password@host:5432/dbname"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s: Secret = "postgres://u:hunter2@h/d".into();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,471 @@
+//! The executor: runs one classified statement on a connection with server-side limits, binds
+//! JSON parameters, streams rows into JSON while enforcing the row and byte caps, and wraps the
+//! statement in the right transaction (read-only and rolled back, committed, or dry-run).
+//! Timeouts, read-only transactions and caps live here, not in each tool.
+
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgConnection, PgTypeInfo, PgTypeKind};
+use sqlx::{Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row, SqlSafeStr, Statement};
+
+use crate::db::values::{self, Decoder};
+use crate::error::ToolError;
+use crate::safety::classify::Parsed;
+
+/// What the executor needs to know about a statement: its text and how it may be wrapped.
+#[derive(Debug, Clone)]
+pub struct StatementRef {
+    /// The statement alone: no trailing semicolon.
+    pub body: String,
+    /// Command name reported in results (`SELECT`, `INSERT`, `EXPLAIN`…).
+    pub command: String,
+    /// A SelectStmt that may be wrapped as a subquery.
+    pub plain_select: bool,
+    /// DML with RETURNING (may be wrapped as a CTE).
+    pub returning: bool,
+}
+
+impl From<&Parsed> for StatementRef {
+    fn from(p: &Parsed) -> Self {
+        StatementRef {
+            body: p.sql().to_owned(),
+            command: p.command().to_owned(),
+            plain_select: p.is_plain_select(),
+            returning: p.has_returning(),
+        }
+    }
+}
+
+/// Prefix of the row-cap wrapper; its length shifts error positions.
+const CAP_PREFIX: &str = "SELECT * FROM (\n";
+
+/// Per-call limits, resolved from configuration and the call's arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most rows returned.
+    pub max_rows: usize,
+    /// Most bytes of serialized rows returned.
+    pub max_bytes: usize,
+    /// Server-side statement_timeout.
+    pub statement_timeout: Duration,
+    /// Server-side lock_timeout.
+    pub lock_timeout: Duration,
+}
+
+impl Limits {
+    /// The `SET LOCAL` preamble for a transaction. Only numbers from our configuration go in.
+    pub fn set_local_sql(&self) -> String {
+        format!(
+            "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+            self.statement_timeout.as_millis().max(1),
+            self.lock_timeout.as_millis().max(1)
+        )
+    }
+
+    /// Client-side backstop: the server's statement_timeout should fire first; this catches a
+    /// network that stops answering.
+    pub fn client_deadline(&self) -> Duration {
+        self.statement_timeout + Duration::from_secs(5)
+    }
+}
+
+/// How rows are consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowMode {
+    /// A read: wrap a plain SELECT so that PostgreSQL stops after the cap, stop reading at the cap.
+    Read,
+    /// A write: the statement must run to completion, so extra RETURNING rows are read and dropped.
+    Write,
+    /// Run as is (EXPLAIN output): no wrapping, stop at the cap.
+    Verbatim,
+}
+
+/// One result column: name and PostgreSQL type name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ColumnInfo {
+    /// Column name as PostgreSQL reports it.
+    pub name: String,
+    /// `pg_type.typname`, arrays with `[]`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// Which cap cut a result short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// `max_rows` reached.
+    Rows,
+    /// `max_result_bytes` reached.
+    Bytes,
+}
+
+/// The rows of one statement.
+#[derive(Debug, Clone)]
+pub struct RowSet {
+    /// Result columns (empty for statements that return none).
+    pub columns: Vec<ColumnInfo>,
+    /// Rows as arrays in column order.
+    pub rows: Vec<Vec<Value>>,
+    /// Set when a cap cut the result.
+    pub truncated: Option<Truncation>,
+    /// Rows inserted/updated/deleted; `None` for reads.
+    pub rows_affected: Option<u64>,
+    /// The command, e.g. `SELECT`, `INSERT`.
+    pub command: String,
+    /// Wall time of the statement itself, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// How one result column is turned into JSON.
+enum ColumnPlan {
+    /// Decode the binary value natively.
+    Native(Decoder),
+    /// The SQL casts this column to text (or text[]); decode that.
+    Cast(Decoder),
+    /// Nothing better is possible: the value as text when it is UTF-8, else `\x` hex.
+    Raw,
+}
+
+fn is_array(ty: &PgTypeInfo) -> bool {
+    match ty.kind() {
+        PgTypeKind::Array(_) => true,
+        PgTypeKind::Domain(base) => is_array(base),
+        _ => false,
+    }
+}
+
+/// Quote an identifier PostgreSQL gave us (a column name) for our own generated SQL.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Build `SELECT q.c1, q.c2::text, … FROM (<sql>) AS q(c1, c2, …)` (or the CTE form for DML
+/// with RETURNING), casting the columns we cannot decode natively to their text form.
+fn cast_wrapper(inner: &str, cols: &[(String, PgTypeInfo)], cte: bool, limit: Option<usize>) -> (String, usize) {
+    let aliases: Vec<String> = (1..=cols.len()).map(|i| format!("c{i}")).collect();
+    let select: Vec<String> = cols
+        .iter()
+        .zip(&aliases)
+        .map(|((name, ty), alias)| {
+            let expr = if values::decoder_for(ty).is_some() {
+                format!("_cq.{alias}")
+            } else if is_array(ty) {
+                format!("_cq.{alias}::text[]")
+            } else {
+                format!("_cq.{alias}::text")
+            };
+            format!("{expr} AS {}", quote_ident(name))
+        })
+        .collect();
+    let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    if cte {
+        let prefix = format!("WITH _cq({}) AS (\n", aliases.join(", "));
+        let sql = format!("{prefix}{inner}\n) SELECT {} FROM _cq{limit}", select.join(", "));
+        (sql, prefix.chars().count())
+    } else {
+        let prefix = format!("SELECT {} FROM (\n", select.join(", "));
+        let sql = format!("{prefix}{inner}\n) AS _cq({}){limit}", aliases.join(", "));
+        (sql, prefix.chars().count())
+    }
+}
+
+fn prepare_err(e: sqlx::Error, shift: usize) -> ToolError {
+    ToolError::from_sqlx(e, shift)
+}
+
+/// Run one statement on `conn` inside whatever transaction the caller set up.
+///
+/// `original` is the caller's SQL text (for error positions); `parsed` the statement to run.
+pub async fn run_statement(
+    conn: &mut PgConnection,
+    original: &str,
+    parsed: &StatementRef,
+    params: &[Value],
+    limits: &Limits,
+    mode: RowMode,
+) -> Result<RowSet, ToolError> {
+    let result = run_statement_inner(conn, original, parsed, params, limits, mode).await;
+    // Our statements are prepared as named statements so that we learn parameter types before
+    // binding; drop them now so that a later DDL can never hit "cached plan must not change
+    // result type" on this connection.
+    if conn.cached_statements_size() > 0 {
+        let _ = conn.clear_cached_statements().await;
+    }
+    result
+}
+
+async fn run_statement_inner(
+    conn: &mut PgConnection,
+    original: &str,
+    parsed: &StatementRef,
+    params: &[Value],
+    limits: &Limits,
+    mode: RowMode,
+) -> Result<RowSet, ToolError> {
+    let started = Instant::now();
+    let body = parsed.body.as_str();
+    // Where the statement starts inside the caller's text, in characters, so that error
+    // positions point into what the caller sent.
+    let lead = original
+        .find(body)
+        .map(|b| original[..b].chars().count())
+        .unwrap_or(0);
+    let cap_limit = limits.max_rows + 1;
+    let wrap_select = mode == RowMode::Read && parsed.plain_select;
+
+    let (mut sql, mut prefix_chars) = if wrap_select {
+        // The LIMIT makes PostgreSQL itself stop after the cap: a 10-million-row SELECT costs
+        // what max_rows + 1 rows cost, and the server's memory stays flat.
+        (
+            format!("{CAP_PREFIX}{body}\n) AS _coldquery LIMIT {cap_limit}"),
+            CAP_PREFIX.chars().count(),
+        )
+    } else {
+        (body.to_owned(), 0)
+    };
+    let shift = |prefix: usize| prefix.saturating_sub(lead);
+
+    // The SQL text is the caller's own statement, parsed and classified before we got here;
+    // values never enter it (they are bound), so asserting it as safe SQL is what we mean.
+    let mut stmt = conn
+        .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
+        .await
+        .map_err(|e| prepare_err(e, shift(prefix_chars)))?;
+
+    let cols: Vec<(String, PgTypeInfo)> = stmt
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.type_info().clone()))
+        .collect();
+    let column_info: Vec<ColumnInfo> = cols
+        .iter()
+        .map(|(n, t)| ColumnInfo {
+            name: n.clone(),
+            type_name: values::type_name(t),
+        })
+        .collect();
+
+    let mut plans: Vec<ColumnPlan> = cols
+        .iter()
+        .map(|(_, t)| match values::decoder_for(t) {
+            Some(d) => ColumnPlan::Native(d),
+            None => ColumnPlan::Raw,
+        })
+        .collect();
+
+    // Some column we cannot decode from binary: ask PostgreSQL for its text form instead.
+    if plans.iter().any(|p| matches!(p, ColumnPlan::Raw)) {
+        let wrappable_select = parsed.plain_select;
+        let wrappable_dml = parsed.returning;
+        if wrappable_select || wrappable_dml {
+            let limit = (mode != RowMode::Write && wrappable_select).then_some(cap_limit);
+            let (cast_sql, prefix) = cast_wrapper(body, &cols, wrappable_dml && !wrappable_select, limit);
+            match conn.prepare(AssertSqlSafe(cast_sql.clone()).into_sql_str()).await {
+                Ok(s) => {
+                    stmt = s;
+                    sql = cast_sql;
+                    prefix_chars = prefix;
+                    plans = stmt
+                        .columns()
+                        .iter()
+                        .map(|c| match values::decoder_for(c.type_info()) {
+                            Some(d) => ColumnPlan::Cast(d),
+                            None => ColumnPlan::Raw,
+                        })
+                        .collect();
+                    // Columns that were native stay native in the wrapper.
+                    for (p, (_, t)) in plans.iter_mut().zip(&cols) {
+                        if let (ColumnPlan::Cast(_), Some(d)) = (&*p, values::decoder_for(t)) {
+                            *p = ColumnPlan::Native(d);
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The wrapper is our idea, not the caller's: fall back to raw text.
+                    tracing::debug!(error = %e, "text-cast wrapper did not prepare; using raw values");
+                }
+            }
+        }
+    }
+    let _ = &sql;
+
+    let arguments = bind_params(&stmt, params)?;
+
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let mut bytes = 0usize;
+    let mut truncated = None;
+    let mut rows_affected: Option<u64> = None;
+    {
+        let mut stream = (&mut *conn).fetch_many(stmt.query_with(arguments));
+        loop {
+            let item = match stream.try_next().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(e) => return Err(ToolError::from_sqlx(e, shift(prefix_chars))),
+            };
+            match item {
+                Either::Left(done) => {
+                    rows_affected = Some(rows_affected.unwrap_or(0) + done.rows_affected());
+                }
+                Either::Right(row) => {
+                    if truncated.is_some() {
+                        // A write must finish; its extra RETURNING rows are read and dropped.
+                        continue;
+                    }
+                    if rows.len() >= limits.max_rows {
+                        truncated = Some(Truncation::Rows);
+                    } else {
+                        let decoded = decode_row(&row, &plans)?;
+                        let size = serde_json::to_vec(&decoded).map(|v| v.len()).unwrap_or(0) + 1;
+                        if bytes + size > limits.max_bytes {
+                            truncated = Some(Truncation::Bytes);
+                        } else {
+                            bytes += size;
+                            rows.push(decoded);
+                        }
+                    }
+                    if truncated.is_some() && mode != RowMode::Write {
+                        // Stop reading. The driver drains what is left (at most one row for
+                        // wrapped selects) before the connection's next use.
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    let command = parsed.command.clone();
+    let is_dml = matches!(
+        command.as_str(),
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE"
+    ) || (mode == RowMode::Write && parsed.returning);
+    Ok(RowSet {
+        columns: column_info,
+        rows,
+        truncated,
+        rows_affected: if is_dml { rows_affected } else { None },
+        command,
+        duration_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+    })
+}
+
+fn bind_params(stmt: &sqlx::postgres::PgStatement, params: &[Value]) -> Result<PgArguments, ToolError> {
+    let types: Vec<PgTypeInfo> = match stmt.parameters() {
+        Some(Either::Left(types)) => types.to_vec(),
+        Some(Either::Right(n)) => vec![PgTypeInfo::with_name("text"); n],
+        None => Vec::new(),
+    };
+    if types.len() != params.len() {
+        return Err(ToolError::InvalidInput(format!(
+            "the statement has {} parameter placeholder(s) ($1…) but params has {} value(s); \
+             pass exactly one JSON value per placeholder",
+            types.len(),
+            params.len()
+        )));
+    }
+    let mut args = PgArguments::default();
+    for (i, (ty, v)) in types.iter().zip(params).enumerate() {
+        let p = values::encode_param(ty, v)
+            .map_err(|m| ToolError::InvalidInput(format!("params[{i}] (${}): {m}", i + 1)))?;
+        args.add(p)
+            .map_err(|e| ToolError::InvalidInput(format!("params[{i}] (${}): {e}", i + 1)))?;
+    }
+    Ok(args)
+}
+
+fn decode_row(row: &sqlx::postgres::PgRow, plans: &[ColumnPlan]) -> Result<Vec<Value>, ToolError> {
+    let mut out = Vec::with_capacity(plans.len());
+    for (i, plan) in plans.iter().enumerate() {
+        let raw = row
+            .try_get_raw(i)
+            .map_err(|e| ToolError::Unavailable(format!("could not read column {i}: {e}")))?;
+        let bytes = match sqlx::ValueRef::is_null(&raw) {
+            true => {
+                out.push(Value::Null);
+                continue;
+            }
+            false => raw.as_bytes().unwrap_or_default(),
+        };
+        let v = match plan {
+            ColumnPlan::Native(d) | ColumnPlan::Cast(d) => values::decode(d, bytes).unwrap_or_else(|e| {
+                tracing::warn!(column = i, error = %e, "value did not decode; returning its raw form");
+                raw_value(bytes)
+            }),
+            ColumnPlan::Raw => raw_value(bytes),
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Last resort for a value we could neither decode nor cast: text when it is UTF-8, else hex.
+fn raw_value(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.contains('\0') => Value::String(s.to_owned()),
+        _ => {
+            let mut s = String::with_capacity(2 + bytes.len() * 2);
+            s.push_str("\\x");
+            for b in bytes {
+                s.push_str(&format!("{b:02x}"));
+            }
+            Value::String(s)
+        }
+    }
+}
+
+/// Send a fixed statement of ours over the simple protocol (BEGIN, SET LOCAL, ROLLBACK…).
+pub async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    conn.execute(sqlx::raw_sql(sql)).await.map(|_| ())
+}
+
+/// Like [`simple`] for SQL we built from configuration numbers only.
+pub async fn simple_owned(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+    conn.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await.map(|_| ())
+}
+
+/// Ping used by `/health`.
+pub async fn ping(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.ping().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cast_wrapper_renames_positionally_and_quotes_names() {
+        let cols = vec![
+            ("a\"b".to_owned(), PgTypeInfo::with_name("int4")),
+            ("a\"b".to_owned(), PgTypeInfo::with_name("money")),
+        ];
+        let (sql, prefix) = cast_wrapper("SELECT 1, 2::money", &cols, false, Some(11));
+        assert!(sql.starts_with("SELECT _cq.c1"), "{sql}");
+        assert!(sql.contains("AS \"a\"\"b\""), "{sql}");
+        assert!(sql.ends_with("AS _cq(c1, c2) LIMIT 11"), "{sql}");
+        assert_eq!(&sql[..prefix], sql.split("SELECT 1").next().unwrap());
+        let (cte, _) = cast_wrapper("INSERT INTO t VALUES (1) RETURNING *", &cols, true, None);
+        assert!(cte.starts_with("WITH _cq(c1, c2) AS (\n"), "{cte}");
+    }
+
+    #[test]
+    fn raw_values_are_text_or_hex() {
+        assert_eq!(raw_value(b"abc"), Value::String("abc".into()));
+        assert_eq!(raw_value(&[0xff, 0x00]), Value::String("\\xff00".into()));
+    }
+
+    #[test]
+    fn set_local_uses_milliseconds() {
+        let l = Limits {
+            max_rows: 1,
+            max_bytes: 1,
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_millis(500),
+        };
+        assert_eq!(
+            l.set_local_sql(),
+            "SET LOCAL statement_timeout = 30000; SET LOCAL lock_timeout = 500"
+        );
+    }
+}

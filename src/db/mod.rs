@@ -1,0 +1,125 @@
+//! Database access: the pools, the executor (limits, caps, binding), value mapping, and the
+//! transaction shapes stateless calls run in (read-only and rolled back, committed, dry-run).
+
+pub mod executor;
+pub mod values;
+
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+use crate::error::ToolError;
+use executor::{Limits, simple, simple_owned};
+
+/// The two pools: one serves tool calls, a tiny one serves `/health` and monitoring so that a
+/// saturated pool can never make the server look dead to its orchestrator.
+#[derive(Clone)]
+pub struct Pools {
+    /// Stateless tool calls.
+    pub main: PgPool,
+    /// Health checks and monitoring.
+    pub health: PgPool,
+}
+
+impl Pools {
+    /// Build both pools lazily: the server starts (and `/health` can say 503) even when the
+    /// database is down at start-up.
+    pub fn connect_lazy(options: PgConnectOptions, pool_size: u32) -> Pools {
+        let main = PgPoolOptions::new()
+            .max_connections(pool_size)
+            // A call that cannot get a connection within 5 s is better told to retry than left
+            // hanging behind long-running statements.
+            .acquire_timeout(Duration::from_secs(5))
+            // No ping per acquire: it costs a round trip on every call. A dead connection fails
+            // at BEGIN, before anything ran, and `PooledTx::begin` retries once on a fresh one.
+            .test_before_acquire(false)
+            // Idle connections are given back after 10 minutes: memory matters on a 4 GB Pi.
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(1800)))
+            .connect_lazy_with(options.clone());
+        let health = PgPoolOptions::new()
+            // Two connections: a scrape and a probe at the same time never wait on each other.
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(1))
+            .test_before_acquire(false)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .connect_lazy_with(options.application_name("coldquery-health"));
+        Pools { main, health }
+    }
+}
+
+/// A pooled connection inside a transaction we opened. If it is dropped without `finish`
+/// (an error, or the caller went away mid-call) the connection is closed rather than
+/// returned to the pool, so no half-done transaction is ever handed to another call.
+pub struct PooledTx {
+    conn: PoolConnection<Postgres>,
+    open: bool,
+}
+
+impl PooledTx {
+    /// Acquire a connection and `BEGIN` (READ ONLY when asked), with the per-call limits.
+    pub async fn begin(pool: &PgPool, read_only: bool, limits: &Limits) -> Result<PooledTx, ToolError> {
+        let mut last = None;
+        // Two attempts: a pooled connection may have died while idle (database restart); that
+        // shows up here, before anything ran, so trying once more on a fresh one is safe.
+        for _ in 0..2 {
+            let mut conn = pool.acquire().await.map_err(|e| ToolError::from_sqlx(e, 0))?;
+            let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+            let sql = format!("{begin}; {}", limits.set_local_sql());
+            match simple_owned(&mut conn, sql).await {
+                Ok(()) => return Ok(PooledTx { conn, open: true }),
+                Err(e) => {
+                    conn.close_on_drop();
+                    if !ToolError::is_connection_loss(&e) {
+                        return Err(ToolError::from_sqlx(e, 0));
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(ToolError::from_sqlx(
+            last.expect("the loop ran at least once and stored its error"),
+            0,
+        ))
+    }
+
+    /// The connection, for the executor.
+    pub fn conn(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.conn
+    }
+
+    /// End the transaction: COMMIT when `commit`, else ROLLBACK. Returns whether PostgreSQL
+    /// actually committed (a COMMIT of a failed transaction is reported as ROLLBACK).
+    pub async fn finish(mut self, commit: bool) -> Result<bool, ToolError> {
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        let res = sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(sql)).await;
+        match res {
+            Ok(_) => {
+                self.open = false;
+                Ok(commit)
+            }
+            Err(e) => Err(ToolError::from_sqlx(e, 0)),
+        }
+    }
+
+    /// Roll back, ignoring errors (the drop path closes the connection if this fails).
+    pub async fn abandon(self) {
+        let _ = self.finish(false).await;
+    }
+}
+
+impl Drop for PooledTx {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Run `SELECT 1` on the health pool; used by `/health` and `coldquery check`.
+pub async fn health_check(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    simple(&mut conn, "SELECT 1").await
+}

@@ -1,0 +1,276 @@
+//! The crate's error type for tool calls, grouped by who must act: the caller (policy, input,
+//! sessions), the database (SQLSTATE and friends) or the operator (unavailable, internal).
+//! Every variant becomes a tool result with `isError: true` and a contract §3 category.
+
+use serde_json::{Map, Value, json};
+
+/// An error a tool call ends with. The message always says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The safety policy refused the call (default-deny, wrong action for the statement).
+    #[error("{0}")]
+    PolicyDenied(String),
+    /// The arguments are wrong: bad action, missing argument, bad parameter value.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No such session handle for this caller (never existed, or belongs to someone else).
+    #[error("{0}")]
+    SessionNotFound(String),
+    /// The session idled past its TTL and was rolled back.
+    #[error("{0}")]
+    SessionExpired(String),
+    /// The session's connection died; its transaction is rolled back.
+    #[error("{0}")]
+    SessionLost(String),
+    /// Another call is using the session.
+    #[error("{0}")]
+    SessionBusy(String),
+    /// A configured limit was reached (sessions, pool).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The call ran past its time budget.
+    #[error("{0}")]
+    Timeout(String),
+    /// PostgreSQL ran the statement and reported an error.
+    #[error("{message}")]
+    Database {
+        /// Five-character SQLSTATE.
+        sqlstate: Option<String>,
+        /// PostgreSQL's primary message.
+        message: String,
+        /// DETAIL, when PostgreSQL gave one.
+        detail: Option<String>,
+        /// HINT, when PostgreSQL gave one (or ours).
+        hint: Option<String>,
+        /// 1-based character position in the caller's SQL.
+        position: Option<usize>,
+        /// For `transaction`: the 0-based index of the failing operation.
+        operation_index: Option<usize>,
+    },
+    /// The database cannot be reached or the pool is exhausted: the operator must act.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ToolError {
+    /// The contract §3 category string.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ToolError::PolicyDenied(_) => "policy_denied",
+            ToolError::InvalidInput(_) => "invalid_input",
+            ToolError::SessionNotFound(_) => "session_not_found",
+            ToolError::SessionExpired(_) => "session_expired",
+            ToolError::SessionLost(_) => "session_lost",
+            ToolError::SessionBusy(_) => "session_busy",
+            ToolError::LimitExceeded(_) => "limit_exceeded",
+            ToolError::Timeout(_) => "timeout",
+            ToolError::Database { .. } => "database_error",
+            ToolError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Attach the failing operation's index (for `pg_query transaction`).
+    pub fn at_operation(self, index: usize) -> ToolError {
+        match self {
+            ToolError::Database {
+                sqlstate,
+                message,
+                detail,
+                hint,
+                position,
+                ..
+            } => ToolError::Database {
+                sqlstate,
+                message: format!("operation {index}: {message}"),
+                detail,
+                hint,
+                position,
+                operation_index: Some(index),
+            },
+            ToolError::PolicyDenied(m) => ToolError::PolicyDenied(format!("operation {index}: {m}")),
+            ToolError::InvalidInput(m) => ToolError::InvalidInput(format!("operation {index}: {m}")),
+            other => other,
+        }
+    }
+
+    /// The `structuredContent.error` object.
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("category".into(), json!(self.category()));
+        o.insert("message".into(), json!(self.to_string()));
+        if let ToolError::Database {
+            sqlstate,
+            detail,
+            hint,
+            position,
+            operation_index,
+            ..
+        } = self
+        {
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    o.insert(k.into(), v);
+                }
+            };
+            put("sqlstate", sqlstate.as_ref().map(|s| json!(s)));
+            put("detail", detail.as_ref().map(|s| json!(s)));
+            put("hint", hint.as_ref().map(|s| json!(s)));
+            put("position", position.map(|p| json!(p)));
+            put("operation_index", operation_index.map(|p| json!(p)));
+        }
+        Value::Object(o)
+    }
+
+    /// The single text block: category first, then message and the useful extras.
+    pub fn to_text(&self) -> String {
+        let mut s = format!("{}: {}", self.category(), self);
+        if let ToolError::Database {
+            sqlstate,
+            detail,
+            hint,
+            position,
+            ..
+        } = self
+        {
+            if let Some(c) = sqlstate {
+                s.push_str(&format!(" (SQLSTATE {c})"));
+            }
+            if let Some(d) = detail {
+                s.push_str(&format!("\nDETAIL: {d}"));
+            }
+            if let Some(h) = hint {
+                s.push_str(&format!("\nHINT: {h}"));
+            }
+            if let Some(p) = position {
+                s.push_str(&format!("\nPOSITION: {p}"));
+            }
+        }
+        s
+    }
+
+    /// Translate a driver error. `position_shift` is how many characters our own wrapping
+    /// (e.g. the row-cap subquery) put in front of the caller's SQL, so positions stay theirs.
+    pub fn from_sqlx(e: sqlx::Error, position_shift: usize) -> ToolError {
+        match e {
+            sqlx::Error::Database(db) => {
+                let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+                let sqlstate = db.code().map(|c| c.into_owned());
+                let (detail, hint, position) = match pg {
+                    Some(pg) => {
+                        let pos = match pg.position() {
+                            Some(sqlx::postgres::PgErrorPosition::Original(p)) => {
+                                p.checked_sub(position_shift).filter(|p| *p > 0)
+                            }
+                            _ => None,
+                        };
+                        (pg.detail().map(str::to_owned), pg.hint().map(str::to_owned), pos)
+                    }
+                    None => (None, None, None),
+                };
+                let message = db.message().to_owned();
+                match sqlstate.as_deref() {
+                    // query_canceled: our statement_timeout or a cancel request.
+                    Some("57014") => ToolError::Timeout(format!(
+                        "{message}: the statement ran past its time budget or was cancelled; \
+                         narrow the query (WHERE, LIMIT) or raise COLDQUERY_STATEMENT_TIMEOUT"
+                    )),
+                    // lock_not_available from lock_timeout.
+                    Some("55P03") => ToolError::Timeout(format!(
+                        "{message}: another transaction holds a conflicting lock; retry later, \
+                         or look at pg_monitor locks"
+                    )),
+                    _ => ToolError::Database {
+                        sqlstate,
+                        message,
+                        detail,
+                        hint,
+                        position,
+                        operation_index: None,
+                    },
+                }
+            }
+            sqlx::Error::PoolTimedOut => ToolError::Unavailable(
+                "every pooled database connection is busy; retry shortly or raise COLDQUERY_POOL_SIZE"
+                    .into(),
+            ),
+            sqlx::Error::PoolClosed => {
+                ToolError::Unavailable("the server is shutting down; retry against a running server".into())
+            }
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                // The error text of these can include host names but never passwords;
+                // still, keep it generic and point at /health.
+                ToolError::Unavailable(
+                    "the database connection failed; check that PostgreSQL is up (GET /health) and retry"
+                        .into(),
+                )
+            }
+            other => ToolError::Unavailable(format!(
+                "database driver error ({}); retry, and report it if it persists",
+                short_kind(&other)
+            )),
+        }
+    }
+
+    /// Whether this error means the connection itself is gone (so it must not be reused).
+    pub fn is_connection_loss(e: &sqlx::Error) -> bool {
+        matches!(
+            e,
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)
+        ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+    }
+}
+
+fn short_kind(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::Configuration(_) => "configuration",
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
+        sqlx::Error::Encode(_) => "encode",
+        sqlx::Error::TypeNotFound { .. } => "type not found",
+        sqlx::Error::WorkerCrashed => "worker crashed",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_match_the_contract() {
+        let cases: Vec<(ToolError, &str)> = vec![
+            (ToolError::PolicyDenied("x".into()), "policy_denied"),
+            (ToolError::InvalidInput("x".into()), "invalid_input"),
+            (ToolError::SessionNotFound("x".into()), "session_not_found"),
+            (ToolError::SessionExpired("x".into()), "session_expired"),
+            (ToolError::SessionLost("x".into()), "session_lost"),
+            (ToolError::SessionBusy("x".into()), "session_busy"),
+            (ToolError::LimitExceeded("x".into()), "limit_exceeded"),
+            (ToolError::Timeout("x".into()), "timeout"),
+            (ToolError::Unavailable("x".into()), "unavailable"),
+        ];
+        for (e, cat) in cases {
+            assert_eq!(e.category(), cat);
+            assert!(e.to_text().starts_with(cat));
+            assert_eq!(e.to_json()["category"], cat);
+        }
+    }
+
+    #[test]
+    fn database_errors_carry_every_field_and_the_operation_index() {
+        let e = ToolError::Database {
+            sqlstate: Some("23505".into()),
+            message: "duplicate key".into(),
+            detail: Some("Key (id)=(1) already exists.".into()),
+            hint: None,
+            position: Some(8),
+            operation_index: None,
+        }
+        .at_operation(2);
+        let j = e.to_json();
+        assert_eq!(j["sqlstate"], "23505");
+        assert_eq!(j["operation_index"], 2);
+        assert_eq!(j["position"], 8);
+        assert!(j.get("hint").is_none());
+        assert!(e.to_text().starts_with("database_error: operation 2: duplicate key"));
+    }
+}

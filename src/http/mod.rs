@@ -1,0 +1,77 @@
+//! The HTTP surface: `/mcp` (rmcp streamable HTTP, with Host/Origin validation and a body
+//! limit), `/health` and `/metrics`, plus request counting.
+
+pub mod health;
+pub mod metrics;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::mcp::ColdQueryServer;
+use crate::state::AppState;
+
+/// Build the router. `ct` is cancelled at shutdown; rmcp closes its sessions when it is.
+pub fn router(state: AppState, ct: CancellationToken) -> Router {
+    let cfg = &state.config;
+    let mut mcp_config = StreamableHttpServerConfig::default().with_cancellation_token(ct);
+    // `*` means "accept any": rmcp treats an empty Host list as "no check".
+    mcp_config = if cfg.allowed_hosts.iter().any(|h| h.trim() == "*") {
+        mcp_config.disable_allowed_hosts()
+    } else {
+        mcp_config.with_allowed_hosts(cfg.allowed_hosts.iter().map(|h| h.trim().to_owned()))
+    };
+    if !cfg.allowed_origins.iter().any(|o| o.trim() == "*") {
+        mcp_config = mcp_config
+            .with_allowed_origins(cfg.allowed_origins.iter().map(|o| o.trim().to_owned()));
+    }
+
+    let mut sessions = LocalSessionManager::default();
+    // rmcp closes an MCP session after this much inactivity. It must outlive our own pg_tx
+    // session TTL, or a quiet client would lose its open transaction early.
+    sessions.session_config.keep_alive = Some(cfg.session_ttl.max(Duration::from_secs(300)));
+
+    let factory_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        // Runs once per MCP session, or once per request for 2026-07-28 stateless clients:
+        // it only clones Arcs.
+        move || Ok(ColdQueryServer::new(factory_state.clone())),
+        std::sync::Arc::new(sessions),
+        mcp_config,
+    );
+    let mcp = tower::ServiceBuilder::new()
+        .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))
+        .service(mcp);
+
+    Router::new()
+        .nest_service("/mcp", mcp)
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    // Label by known route only: arbitrary paths would make unbounded series.
+    let route = match path {
+        "/health" | "/metrics" => path,
+        p if p == "/mcp" || p.starts_with("/mcp/") => "/mcp",
+        _ => "other",
+    }
+    .to_owned();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    state
+        .metrics
+        .inc("coldquery_http_requests_total", &[("route", &route), ("status", &status)]);
+    res
+}

@@ -1,0 +1,22 @@
+//! ColdQuery: a PostgreSQL server for the Model Context Protocol.
+//!
+//! # How it fits together
+//!
+//! `main` parses [`config::Cli`], initialises [`telemetry`] and runs an [`app::App`]. The app
+//! binds one axum router ([`http::router`]) with the MCP endpoint (rmcp's streamable HTTP
+//! service, which builds one [`mcp::ColdQueryServer`] per session or per stateless request),
+//! `/health` and `/metrics`. A tool call is parsed and classified by [`safety::classify`] with
+//! the real PostgreSQL parser, then run by [`db::executor`] inside the transaction shape its
+//! action calls for ([`db::PooledTx`]), with server-side timeouts and row/byte caps enforced
+//! while rows stream in; [`db::values`] turns PostgreSQL's binary values into JSON.
+
+pub mod app;
+pub mod check;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod mcp;
+pub mod safety;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,411 @@
+//! The `pg_query` tool: `read`, `write`, `explain` and `transaction`, with default-deny for
+//! writes, `dry_run`, bound `params` and `max_rows` (contract §2, §3).
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::db::PooledTx;
+use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
+use crate::error::ToolError;
+use crate::safety::classify::{self, ExplainTarget, Parsed, StatementClass};
+use crate::state::AppState;
+
+/// Arguments of `pg_query`. Unknown fields are refused so that a typo (`autocomit`) is reported
+/// rather than silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryArgs {
+    /// `read`, `write`, `explain` or `transaction`.
+    pub action: String,
+    /// One SQL statement.
+    pub sql: Option<String>,
+    /// Values bound to `$1…$n`.
+    pub params: Option<Vec<Value>>,
+    /// A pg_tx handle.
+    pub session_id: Option<String>,
+    /// Run a write in its own committed transaction.
+    pub autocommit: Option<bool>,
+    /// Run and roll back.
+    pub dry_run: Option<bool>,
+    /// EXPLAIN ANALYZE.
+    pub analyze: Option<bool>,
+    /// Statements for `transaction`.
+    pub operations: Option<Vec<Operation>>,
+    /// Row cap for this call (clamped to the server's).
+    pub max_rows: Option<u64>,
+}
+
+/// One statement of a `transaction`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    /// The statement.
+    pub sql: String,
+    /// Its parameters.
+    #[serde(default)]
+    pub params: Vec<Value>,
+}
+
+/// The actions, for the schema and for error messages.
+pub const ACTIONS: &[&str] = &["read", "write", "explain", "transaction"];
+
+/// Run one `pg_query` call. Returns the structured result.
+pub async fn call(state: &AppState, args: QueryArgs) -> Result<Value, ToolError> {
+    let limits = limits_for(state, args.max_rows)?;
+    if let Some(id) = &args.session_id {
+        // Sessions (pg_tx) are not available in this build: say so in the contract's words.
+        return Err(ToolError::SessionNotFound(format!(
+            "no open session {:?} for this caller; start one with pg_tx begin, or omit session_id",
+            truncate_for_message(id)
+        )));
+    }
+    match args.action.as_str() {
+        "read" => read(state, &args, &limits).await,
+        "write" => write(state, &args, &limits).await,
+        "explain" => explain(state, &args, &limits).await,
+        "transaction" => transaction(state, &args, &limits).await,
+        other => Err(ToolError::InvalidInput(format!(
+            "unknown action {:?} for pg_query; use one of: {}",
+            truncate_for_message(other),
+            ACTIONS.join(", ")
+        ))),
+    }
+}
+
+fn truncate_for_message(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limits, ToolError> {
+    let cap = state.config.max_rows;
+    let rows = match max_rows {
+        Some(0) => {
+            return Err(ToolError::InvalidInput(
+                "max_rows must be at least 1 (omit it for the server default)".into(),
+            ));
+        }
+        Some(n) => n.min(cap),
+        None => cap,
+    };
+    Ok(Limits {
+        max_rows: rows as usize,
+        max_bytes: state.config.max_result_bytes,
+        statement_timeout: state.config.statement_timeout,
+        lock_timeout: state.config.lock_timeout,
+    })
+}
+
+fn require_sql(args: &QueryArgs) -> Result<&str, ToolError> {
+    match args.sql.as_deref() {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        _ => Err(ToolError::InvalidInput(format!(
+            "pg_query {} needs sql: one SQL statement",
+            args.action
+        ))),
+    }
+}
+
+/// Parse and classify, turning parser errors into `invalid_input` with a position.
+pub(crate) fn parse(sql: &str) -> Result<Parsed, ToolError> {
+    classify::parse_one(sql).map_err(|e| ToolError::InvalidInput(e.to_string()))
+}
+
+fn refused(r: classify::Refusal) -> ToolError {
+    match r.use_instead {
+        Some(other) if !r.reason.contains(other) => {
+            ToolError::PolicyDenied(format!("{} (use {other} instead)", r.reason))
+        }
+        _ => ToolError::PolicyDenied(r.reason),
+    }
+}
+
+async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let sql = require_sql(args)?;
+    let parsed = parse(sql)?;
+    classify::check_read(&parsed).map_err(refused)?;
+    let st = StatementRef::from(&parsed);
+    let params = args.params.clone().unwrap_or_default();
+    let mut tx = PooledTx::begin(&state.pools.main, true, limits).await?;
+    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Read)).await;
+    // Reads are always rolled back: even a statement that slipped past the classifier cannot
+    // leave anything behind (and the transaction is READ ONLY besides).
+    tx.abandon().await;
+    Ok(rowset_json(&res?, limits))
+}
+
+async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let sql = require_sql(args)?;
+    let parsed = parse(sql)?;
+    classify::check_write(&parsed).map_err(refused)?;
+    let dry_run = args.dry_run.unwrap_or(false);
+    if !dry_run && !args.autocommit.unwrap_or(false) {
+        return Err(ToolError::PolicyDenied(
+            "pg_query write is default-deny: add autocommit: true to run and commit this one \
+             statement, or pass a session_id from pg_tx begin; dry_run: true shows what it would \
+             do without changing anything"
+                .into(),
+        ));
+    }
+    let st = StatementRef::from(&parsed);
+    let params = args.params.clone().unwrap_or_default();
+    let mut tx = PooledTx::begin(&state.pools.main, false, limits).await?;
+    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Write)).await;
+    let rows = match res {
+        Ok(r) => r,
+        Err(e) => {
+            tx.abandon().await;
+            return Err(e);
+        }
+    };
+    let committed = tx.finish(!dry_run).await?;
+    let mut out = rowset_json(&rows, limits);
+    if dry_run {
+        out["dry_run"] = json!(true);
+        out["hint"] = json!(
+            "dry run: the statement ran and was rolled back; nothing changed. Repeat with \
+             autocommit: true (and without dry_run) to apply it"
+        );
+    }
+    out["committed"] = json!(committed);
+    Ok(out)
+}
+
+async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let sql = require_sql(args)?;
+    let parsed = parse(sql)?;
+    let target = classify::check_explain(&parsed).map_err(refused)?;
+    let analyze = args.analyze.unwrap_or(false);
+    let options = if analyze { "FORMAT JSON, ANALYZE, BUFFERS" } else { "FORMAT JSON" };
+    let st = StatementRef {
+        body: format!("EXPLAIN ({options}) {}", parsed.sql()),
+        command: "EXPLAIN".into(),
+        plain_select: false,
+        returning: false,
+    };
+    let params = args.params.clone().unwrap_or_default();
+    // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
+    // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
+    let read_only = !(analyze && target == ExplainTarget::Write);
+    let mut tx = PooledTx::begin(&state.pools.main, read_only, limits).await?;
+    let big = Limits {
+        max_rows: 1,
+        max_bytes: limits.max_bytes,
+        ..*limits
+    };
+    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, &big, RowMode::Verbatim)).await;
+    tx.abandon().await;
+    let rows = res?;
+    let plan = rows
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .ok_or_else(|| ToolError::Unavailable("EXPLAIN returned no plan; retry".into()))?;
+    let plan = match plan {
+        // Some servers hand the json column back as text; normalise to a JSON value.
+        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+        v => v,
+    };
+    Ok(json!({
+        "plan": plan,
+        "summary": summarize_plan(&plan, analyze),
+        "analyzed": analyze,
+        "rolled_back": analyze && target == ExplainTarget::Write,
+        "duration_ms": rows.duration_ms,
+    }))
+}
+
+/// The headline numbers of an EXPLAIN (FORMAT JSON) plan and its top nodes.
+pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
+    let root = plan.get(0).unwrap_or(plan);
+    let top = root.get("Plan").cloned().unwrap_or(Value::Null);
+    let mut s = Map::new();
+    s.insert("total_cost".into(), top.get("Total Cost").cloned().unwrap_or(Value::Null));
+    s.insert("plan_rows".into(), top.get("Plan Rows").cloned().unwrap_or(Value::Null));
+    if analyzed {
+        let ms = root
+            .get("Execution Time")
+            .or_else(|| top.get("Actual Total Time"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        s.insert("actual_total_ms".into(), ms);
+        s.insert("actual_rows".into(), top.get("Actual Rows").cloned().unwrap_or(Value::Null));
+    }
+    // Breadth-first over the plan tree: the first few nodes are where the cost is decided.
+    let mut nodes = Vec::new();
+    let mut queue = std::collections::VecDeque::from([top]);
+    while let Some(n) = queue.pop_front() {
+        if nodes.len() >= 5 {
+            break;
+        }
+        let Some(kind) = n.get("Node Type").and_then(Value::as_str) else { continue };
+        let mut label = kind.to_owned();
+        if let Some(rel) = n.get("Relation Name").and_then(Value::as_str) {
+            label.push_str(&format!(" on {rel}"));
+        }
+        if let Some(idx) = n.get("Index Name").and_then(Value::as_str) {
+            label.push_str(&format!(" using {idx}"));
+        }
+        if let Some(c) = n.get("Total Cost") {
+            label.push_str(&format!(" (cost {c})"));
+        }
+        nodes.push(Value::String(label));
+        if let Some(children) = n.get("Plans").and_then(Value::as_array) {
+            queue.extend(children.iter().cloned());
+        }
+    }
+    s.insert("top_nodes".into(), Value::Array(nodes));
+    Value::Object(s)
+}
+
+async fn transaction(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let ops = match args.operations.as_deref() {
+        Some(ops) if !ops.is_empty() => ops,
+        _ => {
+            return Err(ToolError::InvalidInput(
+                "pg_query transaction needs operations: a non-empty array of {sql, params}".into(),
+            ));
+        }
+    };
+    if args.sql.is_some() {
+        return Err(ToolError::InvalidInput(
+            "pg_query transaction takes operations, not sql; put each statement in operations[i].sql"
+                .into(),
+        ));
+    }
+    // Parse and classify everything before anything runs: a refusal costs nothing.
+    let mut parsed = Vec::with_capacity(ops.len());
+    let mut all_reads = true;
+    for (i, op) in ops.iter().enumerate() {
+        let p = parse(&op.sql).map_err(|e| e.at_operation(i))?;
+        match p.class() {
+            StatementClass::Read => classify::check_read(&p).map_err(|r| refused(r).at_operation(i))?,
+            _ => {
+                all_reads = false;
+                classify::check_write(&p).map_err(|r| refused(r).at_operation(i))?;
+            }
+        }
+        parsed.push(p);
+    }
+    let dry_run = args.dry_run.unwrap_or(false);
+    if !all_reads && !dry_run && !args.autocommit.unwrap_or(false) {
+        return Err(ToolError::PolicyDenied(
+            "pg_query transaction with writes is default-deny: add autocommit: true to run and \
+             commit all operations atomically, or dry_run: true to try them and roll back"
+                .into(),
+        ));
+    }
+    let mut tx = PooledTx::begin(&state.pools.main, all_reads, limits).await?;
+    let mut results = Vec::with_capacity(ops.len());
+    // One byte budget for the whole result, so many operations cannot add up past 1 MiB.
+    let mut budget = limits.max_bytes;
+    for (i, (op, p)) in ops.iter().zip(&parsed).enumerate() {
+        let st = StatementRef::from(p);
+        let mode = if p.class() == StatementClass::Read { RowMode::Read } else { RowMode::Write };
+        let op_limits = Limits { max_bytes: budget.max(1), ..*limits };
+        match with_deadline(limits, run_statement(tx.conn(), &op.sql, &st, &op.params, &op_limits, mode)).await {
+            Ok(rows) => {
+                let v = rowset_json(&rows, &op_limits);
+                budget = budget.saturating_sub(serde_json::to_vec(&v["rows"]).map(|b| b.len()).unwrap_or(0));
+                results.push(v);
+            }
+            Err(e) => {
+                tx.abandon().await;
+                return Err(e.at_operation(i));
+            }
+        }
+    }
+    let commit = !dry_run;
+    let committed = tx.finish(commit).await?;
+    let mut out = json!({ "committed": committed, "results": results });
+    if dry_run {
+        out["dry_run"] = json!(true);
+    }
+    Ok(out)
+}
+
+/// Bound a call by the client-side deadline (the server-side statement_timeout fires first in
+/// normal operation; this catches a database that stopped answering).
+async fn with_deadline<T>(
+    limits: &Limits,
+    fut: impl std::future::Future<Output = Result<T, ToolError>>,
+) -> Result<T, ToolError> {
+    match tokio::time::timeout(limits.client_deadline(), fut).await {
+        Ok(r) => r,
+        Err(_) => Err(ToolError::Timeout(
+            "the database did not answer in time; the connection was closed. Check GET /health and retry"
+                .into(),
+        )),
+    }
+}
+
+/// The contract §3 row result.
+pub fn rowset_json(r: &RowSet, limits: &Limits) -> Value {
+    let mut o = json!({
+        "columns": r.columns,
+        "rows": r.rows,
+        "row_count": r.rows.len(),
+        "truncated": r.truncated.is_some(),
+        "command": r.command,
+        "rows_affected": r.rows_affected,
+        "duration_ms": r.duration_ms,
+    });
+    if let Some(t) = r.truncated {
+        o["truncated_by"] = json!(match t {
+            Truncation::Rows => "max_rows",
+            Truncation::Bytes => "max_result_bytes",
+        });
+    }
+    match r.truncated {
+        Some(Truncation::Rows) => {
+            o["hint"] = json!(format!(
+                "result truncated at {} rows (max_rows); narrow it with WHERE, aggregate it, or \
+                 page with ORDER BY … LIMIT/OFFSET",
+                limits.max_rows
+            ));
+        }
+        Some(Truncation::Bytes) => {
+            o["hint"] = json!(format!(
+                "result truncated at {} bytes (max_result_bytes) after {} rows; select fewer or \
+                 narrower columns (e.g. left(col, 200)), or page with ORDER BY … LIMIT/OFFSET",
+                limits.max_bytes,
+                r.rows.len()
+            ));
+        }
+        None => {}
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_summary_reads_the_top_node_and_walks_children() {
+        let plan = json!([{
+            "Plan": {"Node Type": "Hash Join", "Total Cost": 42.5, "Plan Rows": 10,
+                     "Actual Rows": 9, "Actual Total Time": 1.2,
+                     "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t", "Total Cost": 20.0},
+                               {"Node Type": "Index Scan", "Relation Name": "u", "Index Name": "u_pkey"}]},
+            "Execution Time": 1.5
+        }]);
+        let s = summarize_plan(&plan, true);
+        assert_eq!(s["total_cost"], 42.5);
+        assert_eq!(s["plan_rows"], 10);
+        assert_eq!(s["actual_total_ms"], 1.5);
+        assert_eq!(s["actual_rows"], 9);
+        assert_eq!(s["top_nodes"][0], "Hash Join (cost 42.5)");
+        assert_eq!(s["top_nodes"][1], "Seq Scan on t (cost 20.0)");
+        assert_eq!(s["top_nodes"][2], "Index Scan on u using u_pkey");
+        assert!(summarize_plan(&plan, false).get("actual_rows").is_none());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_value::<QueryArgs>(json!({"action": "write", "autocomit": true}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("autocomit"), "{e}");
+    }
+}

@@ -1,0 +1,4 @@
+//! Safety: statement classification with the real PostgreSQL parser (`pg_query`) and the
+//! rules of which action may run what.
+
+pub mod classify;

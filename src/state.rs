@@ -1,0 +1,22 @@
+//! `AppState`: everything a request needs, cheap to clone (a handful of `Arc`s). Built once by
+//! `App::build` and captured by the axum router and the rmcp service factory.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::db::Pools;
+use crate::http::metrics::Metrics;
+
+/// Shared state of one running server.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Database pools.
+    pub pools: Pools,
+    /// Prometheus registry.
+    pub metrics: Arc<Metrics>,
+    /// When the server started (for uptime).
+    pub started: Instant,
+}

@@ -1,0 +1,217 @@
+//! Test harness: `spawn_app()` starts the real app on port 0 against a fresh database of its
+//! own on the local PostgreSQL, and `McpClient` drives it with rmcp's real client over
+//! streamable HTTP, either as a 2025-11-25 session client or a 2026-07-28 stateless client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use coldquery::app::App;
+use coldquery::config::Config;
+use coldquery::state::AppState;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientLifecycleMode, ClientServiceExt};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+/// Admin URL: the local PostgreSQL every machine of this project has (override with
+/// COLDQUERY_TEST_ADMIN_URL).
+pub fn admin_url() -> String {
+    std::env::var("COLDQUERY_TEST_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn url_for(db: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{db}")
+}
+
+/// A running server with its own database.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its database's name.
+    pub db_name: String,
+    /// A pool on the same database, for setting up and verifying state outside the server.
+    pub db: PgPool,
+    /// The server's shared state (metrics).
+    pub state: AppState,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Which protocol era a test client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25: initialize handshake, `Mcp-Session-Id`.
+    Session,
+    /// 2026-07-28: `server/discover`, no session.
+    Stateless,
+}
+
+/// Both eras, for tests that must pass with each.
+pub const ERAS: [Era; 2] = [Era::Session, Era::Stateless];
+
+/// Start the app against a fresh database. `tweak` adjusts the configuration.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db_name = format!("cq_test_{:016x}", rand_u64());
+    let mut admin = PgConnection::connect(&admin_url()).await.expect("admin connection to the local PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let _ = admin.close().await;
+    let url = url_for(&db_name);
+    let mut config = Config::with_database_url(&url);
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let addr = app.local_addr();
+    let stop = app.shutdown_token();
+    let state = app.state();
+    let handle = tokio::spawn(app.run_until_stopped());
+    let db = PgPool::connect(&url).await.expect("verification pool");
+    TestApp { addr, db_name, db, state, stop, handle }
+}
+
+/// Start the app with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
+}
+
+impl TestApp {
+    /// The MCP endpoint URL.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// A URL on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connect a real rmcp client of the given era.
+    pub async fn client(&self, era: Era) -> McpClient {
+        McpClient::connect(&self.mcp_url(), era).await
+    }
+
+    /// Run SQL directly (set-up and verification), outside the server.
+    pub async fn exec(&self, sql: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.db)
+            .await
+            .unwrap_or_else(|e| panic!("set-up SQL failed: {e}\n{sql}"));
+    }
+
+    /// A single i64 from SQL run directly.
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.db)
+            .await
+            .unwrap_or_else(|e| panic!("verification SQL failed: {e}\n{sql}"))
+    }
+
+    /// Stop the server and drop its database.
+    pub async fn finish(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
+        self.db.close().await;
+        if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.db_name
+            )))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}
+
+/// A real MCP client (rmcp) over streamable HTTP.
+pub struct McpClient {
+    inner: RunningService<RoleClient, ()>,
+    /// Which era it speaks.
+    pub era: Era,
+}
+
+impl McpClient {
+    /// Connect to `url` speaking `era`.
+    pub async fn connect(url: &str, era: Era) -> McpClient {
+        let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
+        let lifecycle = match era {
+            Era::Session => ClientLifecycleMode::Initialize,
+            Era::Stateless => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        };
+        let inner = ()
+            .serve_with_lifecycle(transport, lifecycle)
+            .await
+            .unwrap_or_else(|e| panic!("MCP client ({era:?}) failed to connect: {e}"));
+        McpClient { inner, era }
+    }
+
+    /// Call a tool; returns the raw result (success or isError).
+    pub async fn call_raw(&self, tool: &str, args: Value) -> CallToolResult {
+        let Value::Object(map) = args else { panic!("tool arguments must be an object") };
+        self.inner
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
+            .await
+            .unwrap_or_else(|e| panic!("tools/call {tool} failed at the protocol level: {e}"))
+    }
+
+    /// Call a tool that must succeed; returns structuredContent.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let r = self.call_raw(tool, args.clone()).await;
+        assert_ne!(r.is_error, Some(true), "expected success for {args}, got {}", text_of(&r));
+        let s = r.structured_content.clone().expect("structuredContent present");
+        // The text block carries the same data (contract §3).
+        let text: Value = serde_json::from_str(&text_of(&r)).expect("text block is the JSON result");
+        assert_eq!(text, s, "text and structured content differ");
+        s
+    }
+
+    /// Call a tool that must fail; returns structuredContent.error and checks the category.
+    pub async fn err(&self, tool: &str, args: Value, category: &str) -> Value {
+        let r = self.call_raw(tool, args.clone()).await;
+        assert_eq!(r.is_error, Some(true), "expected an error for {args}, got {}", text_of(&r));
+        let e = r.structured_content.clone().expect("structuredContent present")["error"].clone();
+        assert_eq!(e["category"], category, "wrong category for {args}: {e}");
+        assert!(text_of(&r).starts_with(category), "text must start with the category: {}", text_of(&r));
+        e
+    }
+
+    /// Shortcut: pg_query read.
+    pub async fn read(&self, sql: &str) -> Value {
+        self.ok("pg_query", json!({"action": "read", "sql": sql})).await
+    }
+
+    /// The underlying rmcp client.
+    pub fn inner(&self) -> &RunningService<RoleClient, ()> {
+        &self.inner
+    }
+
+    /// Close the client (DELETE of the MCP session for session clients).
+    pub async fn close(self) {
+        let _ = self.inner.cancel().await;
+    }
+}
+
+/// The text of a result's first text block.
+pub fn text_of(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.clone()))
+        .unwrap_or_default()
+}

@@ -1,0 +1,108 @@
+//! The HTTP surface: /health (200 and 503), /metrics counting real calls, and the Host and
+//! Origin checks on /mcp.
+
+mod common;
+
+use common::{Era, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn health_is_ok_with_the_database_up() {
+    let app = spawn_app().await;
+    let res = reqwest::get(app.url("/health")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"]["reachable"], true);
+    assert!(body["database"]["latency_ms"].is_number());
+    assert_eq!(body["sessions"]["max"], 10);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_database_is_unreachable_and_leaks_no_password() {
+    let app = spawn_app_with(|c| {
+        c.database_url = Some("postgres://someone:hunter2@127.0.0.1:1/nowhere".into());
+    })
+    .await;
+    let res = reqwest::get(app.url("/health")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let text = res.text().await.unwrap();
+    assert!(!text.contains("hunter2"), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["database"]["reachable"], false);
+    assert!(body["reason"].as_str().unwrap().contains("connect"), "{body}");
+
+    // Tool calls say `unavailable`, and the server keeps serving.
+    let c = app.client(Era::Stateless).await;
+    let e = c.err("pg_query", json!({"action": "read", "sql": "SELECT 1"}), "unavailable").await;
+    assert!(!e.to_string().contains("hunter2"));
+    c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn metrics_count_the_calls_this_test_made() {
+    let app = spawn_app().await;
+    let c = app.client(Era::Session).await;
+    for _ in 0..3 {
+        c.read("SELECT 1").await;
+    }
+    c.err("pg_query", json!({"action": "write", "sql": "DELETE FROM pg_class"}), "policy_denied").await;
+    c.close().await;
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains("coldquery_tool_calls_total{tool=\"pg_query\",action=\"read\",outcome=\"ok\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "coldquery_tool_calls_total{tool=\"pg_query\",action=\"write\",outcome=\"policy_denied\"} 1"
+    ));
+    assert!(text.contains("coldquery_policy_refusals_total{tool=\"pg_query\",action=\"write\"} 1"));
+    assert!(text.contains("coldquery_tool_call_duration_seconds_count{tool=\"pg_query\",action=\"read\"} 3"));
+    assert!(text.contains("coldquery_pool_max_connections 10"));
+    assert!(text.contains("coldquery_http_requests_total{route=\"/mcp\""));
+    app.finish().await;
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#;
+
+async fn post_init(app: &common::TestApp, headers: &[(&str, &str)]) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INIT);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_foreign_origin_or_host_is_refused_with_403() {
+    let app = spawn_app().await;
+    assert_eq!(post_init(&app, &[]).await, 200);
+    assert_eq!(post_init(&app, &[("origin", "http://localhost:3000")]).await, 200);
+    assert_eq!(post_init(&app, &[("origin", "https://evil.example")]).await, 403);
+    assert_eq!(post_init(&app, &[("host", "evil.example")]).await, 403);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn configured_hosts_and_origins_are_accepted() {
+    let app = spawn_app_with(|c| {
+        c.allowed_hosts = vec!["mcp.example.ts.net".into()];
+        c.allowed_origins = vec!["https://app.example:*".into()];
+    })
+    .await;
+    assert_eq!(post_init(&app, &[("host", "mcp.example.ts.net")]).await, 200);
+    assert_eq!(
+        post_init(&app, &[("host", "mcp.example.ts.net"), ("origin", "https://app.example:8443")]).await,
+        200
+    );
+    assert_eq!(post_init(&app, &[("host", "mcp.example.ts.net"), ("origin", "http://localhost:3000")]).await, 403);
+    app.finish().await;
+}
