@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::Pools;
+use crate::db::executor::Limits;
+use crate::db::sessions::Sessions;
 use crate::http;
 use crate::http::metrics::Metrics;
 use crate::state::AppState;
@@ -28,14 +30,29 @@ impl App {
         let options = config
             .connect_options()
             .context("reading the database configuration")?;
-        let pools = Pools::connect_lazy(options, config.pool_size);
+        let pools = Pools::connect_lazy(options.clone(), config.pool_size);
+        let metrics = Arc::new(Metrics::default());
+        let sessions = Sessions::new(
+            options,
+            config.max_sessions,
+            config.session_ttl,
+            Limits {
+                max_rows: config.max_rows as usize,
+                max_bytes: config.max_result_bytes,
+                statement_timeout: config.statement_timeout,
+                lock_timeout: config.lock_timeout,
+            },
+            metrics.clone(),
+            pools.health.clone(),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (COLDQUERY_LISTEN)", config.listen))?;
         let state = AppState {
             config: Arc::new(config),
             pools,
-            metrics: Arc::new(Metrics::default()),
+            sessions,
+            metrics,
             started: Instant::now(),
         };
         Ok(App {
@@ -77,6 +94,7 @@ impl App {
             version = env!("CARGO_PKG_VERSION"),
             "coldquery serving MCP on /mcp"
         );
+        let reaper = state.sessions.spawn_reaper(shutdown.clone());
         let stop = shutdown.clone();
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -91,6 +109,10 @@ impl App {
             })
             .await
             .context("serving HTTP")?;
+        // Order matters: no request is running now, so every open transaction is rolled back
+        // and its connection closed before the pools go.
+        reaper.abort();
+        state.sessions.close_all().await;
         state.pools.main.close().await;
         state.pools.health.close().await;
         tracing::info!("shutdown complete");

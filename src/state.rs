@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::db::Pools;
+use crate::db::sessions::Sessions;
 use crate::http::metrics::Metrics;
 
 /// Shared state of one running server.
@@ -15,6 +16,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Database pools.
     pub pools: Pools,
+    /// pg_tx sessions (dedicated connections).
+    pub sessions: Sessions,
     /// Prometheus registry.
     pub metrics: Arc<Metrics>,
     /// When the server started (for uptime).

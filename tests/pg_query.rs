@@ -58,7 +58,7 @@ fn type_cases() -> Vec<(&'static str, &'static str, &'static str, &'static str, 
         ("c_macaddr", "macaddr", "'08:00:2b:01:02:03'", "macaddr", json!("08:00:2b:01:02:03")),
         ("c_money", "money", "12.34", "money", json!("$12.34")),
         ("c_enum", "mood", "'happy'", "mood", json!("happy")),
-        ("c_domain", "posint", "5", "posint", json!(5)),
+        ("c_domain", "posint", "5", "int4", json!(5)),
         ("c_composite", "pair", "ROW(1, 'abc')", "pair", json!("(1,abc)")),
         ("c_int4range", "int4range", "'[1,10)'", "int4range", json!("[1,10)")),
         (

@@ -2,6 +2,7 @@
 //! transaction shapes stateless calls run in (read-only and rolled back, committed, dry-run).
 
 pub mod executor;
+pub mod sessions;
 pub mod values;
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
 use crate::error::ToolError;
-use executor::{Limits, simple, simple_owned};
+use executor::{Limits, simple};
 
 /// The two pools: one serves tool calls, a tiny one serves `/health` and monitoring so that a
 /// saturated pool can never make the server look dead to its orchestrator.
@@ -56,20 +57,31 @@ impl Pools {
 pub struct PooledTx {
     conn: PoolConnection<Postgres>,
     open: bool,
+    pid: i32,
+    cancel_pool: PgPool,
 }
 
 impl PooledTx {
     /// Acquire a connection and `BEGIN` (READ ONLY when asked), with the per-call limits.
-    pub async fn begin(pool: &PgPool, read_only: bool, limits: &Limits) -> Result<PooledTx, ToolError> {
+    pub async fn begin(pools: &Pools, read_only: bool, limits: &Limits) -> Result<PooledTx, ToolError> {
         let mut last = None;
         // Two attempts: a pooled connection may have died while idle (database restart); that
         // shows up here, before anything ran, so trying once more on a fresh one is safe.
         for _ in 0..2 {
-            let mut conn = pool.acquire().await.map_err(|e| ToolError::from_sqlx(e, 0))?;
+            let mut conn = pools.main.acquire().await.map_err(|e| ToolError::from_sqlx(e, 0))?;
             let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
-            let sql = format!("{begin}; {}", limits.set_local_sql());
-            match simple_owned(&mut conn, sql).await {
-                Ok(()) => return Ok(PooledTx { conn, open: true }),
+            // The backend pid rides along in the same round trip: it is what a cancel request
+            // needs if this call is abandoned mid-statement.
+            let sql = format!("{begin}; {}; SELECT pg_backend_pid()", limits.set_local_sql());
+            match begin_returning_pid(&mut conn, sql).await {
+                Ok(pid) => {
+                    return Ok(PooledTx {
+                        conn,
+                        open: true,
+                        pid,
+                        cancel_pool: pools.health.clone(),
+                    });
+                }
                 Err(e) => {
                     conn.close_on_drop();
                     if !ToolError::is_connection_loss(&e) {
@@ -114,8 +126,21 @@ impl Drop for PooledTx {
     fn drop(&mut self) {
         if self.open {
             self.conn.close_on_drop();
+            // Closing the socket does not stop a running statement (PostgreSQL notices only when
+            // it next talks to the client), so cancel it explicitly.
+            let pool = self.cancel_pool.clone();
+            let pid = self.pid;
+            tokio::spawn(async move { sessions::cancel_backend(&pool, pid).await });
         }
     }
+}
+
+async fn begin_returning_pid(conn: &mut sqlx::PgConnection, sql: String) -> Result<i32, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+    rows.last()
+        .map(|r| r.try_get::<i32, _>(0))
+        .unwrap_or_else(|| Err(sqlx::Error::RowNotFound))
 }
 
 /// Run `SELECT 1` on the health pool; used by `/health` and `coldquery check`.

@@ -21,7 +21,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let started = Instant::now();
     let outcome = tokio::time::timeout(HEALTH_TIMEOUT, health_check(&state.pools.health)).await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-    let sessions = json!({ "open": 0, "max": state.config.max_sessions });
+    let sessions = json!({ "open": state.sessions.open_count(), "max": state.config.max_sessions });
     let version = env!("CARGO_PKG_VERSION");
     match outcome {
         Ok(Ok(())) => (
@@ -77,7 +77,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         pool_idle: idle,
         pool_in_use: size.saturating_sub(idle),
         pool_max: state.config.pool_size as u64,
-        sessions_open: 0,
+        sessions_open: state.sessions.open_count() as u64,
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

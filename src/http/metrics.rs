@@ -21,6 +21,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     ("coldquery_pool_connections", "gauge", "Stateless pool connections by state (idle, in_use)."),
     ("coldquery_pool_max_connections", "gauge", "Configured size of the stateless pool."),
     ("coldquery_sessions_open", "gauge", "pg_tx sessions open now."),
+    ("coldquery_sessions_total", "counter", "pg_tx session events: begun, committed, rolled_back, reaped, refused, lost, closed_with_mcp_session."),
 ];
 
 #[derive(Default)]

@@ -3,6 +3,7 @@
 
 pub mod query;
 pub mod tools;
+pub mod tx;
 
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
 
 use crate::error::ToolError;
+use crate::http::caller::Caller;
 use crate::state::AppState;
 
 /// Short instructions sent at initialize / discover.
@@ -29,27 +31,63 @@ pg_query write for INSERT/UPDATE/DELETE: writes are refused unless you pass auto
 #[derive(Clone)]
 pub struct ColdQueryServer {
     state: AppState,
+    tag: std::sync::Arc<McpSessionTag>,
+}
+
+/// Remembers which MCP session this handler serves. rmcp drops the handler when the MCP
+/// session ends (HTTP DELETE or its keep-alive expiry); the last clone's drop then rolls back
+/// and closes every pg_tx handle that MCP session owned. Closing is idempotent, so a second
+/// trigger does no harm.
+struct McpSessionTag {
+    id: std::sync::OnceLock<String>,
+    sessions: crate::db::sessions::Sessions,
+}
+
+impl Drop for McpSessionTag {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.get() {
+            let owner = format!("mcp:{id}");
+            let sessions = self.sessions.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { sessions.close_owned_by(&owner).await });
+            }
+        }
+    }
+}
+
+fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Result<T, ToolError> {
+    serde_json::from_value(args).map_err(|e| {
+        ToolError::InvalidInput(format!("bad arguments for {tool}: {e}; see the tool's input schema"))
+    })
 }
 
 impl ColdQueryServer {
     /// A handler over the shared state.
     pub fn new(state: AppState) -> Self {
-        ColdQueryServer { state }
+        let tag = std::sync::Arc::new(McpSessionTag {
+            id: std::sync::OnceLock::new(),
+            sessions: state.sessions.clone(),
+        });
+        ColdQueryServer { state, tag }
     }
 
-    async fn dispatch(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
+    async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
         match tool {
-            "pg_query" => {
-                let args: query::QueryArgs = serde_json::from_value(args).map_err(|e| {
-                    ToolError::InvalidInput(format!(
-                        "bad arguments for pg_query: {e}; see the tool's input schema"
-                    ))
-                })?;
-                query::call(&self.state, args).await
-            }
+            "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
+            "pg_tx" => tx::call(&self.state, caller, parse_args(tool, args)?).await,
             _ => unreachable!("tool names are checked before dispatch"),
         }
     }
+}
+
+/// The caller the HTTP middleware attached to this request.
+fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Caller>())
+        .cloned()
+        .unwrap_or_else(Caller::anonymous)
 }
 
 /// Render a structured result as a tool result: structuredContent plus one compact text block.
@@ -89,8 +127,12 @@ impl ServerHandler for ColdQueryServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let caller = caller_of(&context);
+        if let Some(id) = &caller.mcp_session {
+            let _ = self.tag.id.set(id.clone());
+        }
         let tool = request.name.to_string();
         if !tools::NAMES.contains(&tool.as_str()) {
             // An unknown tool is a protocol error (contract §3), not a tool result.
@@ -110,7 +152,21 @@ impl ServerHandler for ColdQueryServer {
         // Metrics label values must come from a small set: unknown actions are bucketed.
         let action_label = if tools::is_known_action(&tool, &action) { action.as_str() } else { "invalid" };
         let started = Instant::now();
-        let outcome = self.dispatch(&tool, args).await;
+        let session_arg = args.get("session_id").and_then(Value::as_str).map(str::to_owned);
+        // A cancelled call (notifications/cancelled, or the HTTP request went away) drops the
+        // dispatch future; the connection guards inside then cancel the statement in PostgreSQL.
+        let outcome = tokio::select! {
+            r = self.dispatch(&tool, &caller, args) => r,
+            _ = context.ct.cancelled() => Err(ToolError::Timeout(
+                "the call was cancelled by the client; its statement was cancelled in PostgreSQL".into(),
+            )),
+        };
+        // Remind the caller of transactions it still holds, so a model does not forget them.
+        let hints = if tool == "pg_tx" {
+            Vec::new()
+        } else {
+            self.state.sessions.hints(&caller.owner, session_arg.as_deref())
+        };
         let elapsed = started.elapsed();
         let metrics = &self.state.metrics;
         metrics.observe(
@@ -128,6 +184,10 @@ impl ServerHandler for ColdQueryServer {
                     metrics.inc("coldquery_truncated_results_total", &[("reason", reason)]);
                 }
                 tracing::info!(tool, action = action_label, ms = elapsed.as_millis() as u64, "tool call ok");
+                let mut value = value;
+                if !hints.is_empty() {
+                    value["hints"] = Value::Array(hints);
+                }
                 success(value)
             }
             Err(e) => {
@@ -144,7 +204,13 @@ impl ServerHandler for ColdQueryServer {
                     metrics.inc("coldquery_database_errors_total", &[("class", &class)]);
                 }
                 tracing::info!(tool, action = action_label, category, ms = elapsed.as_millis() as u64, "tool call failed");
-                failure(&e)
+                let mut r = failure(&e);
+                if !hints.is_empty() {
+                    if let Some(Value::Object(o)) = r.structured_content.as_mut() {
+                        o.insert("hints".into(), Value::Array(hints));
+                    }
+                }
+                r
             }
         };
         Ok(result.into())

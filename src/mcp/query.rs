@@ -5,6 +5,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::db::PooledTx;
+use crate::db::executor::simple;
+use crate::db::sessions::SessionGuard;
+use crate::http::caller::Caller;
+use crate::mcp::tx::{is_connection_gone, session_simple, settle_error};
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::error::ToolError;
 use crate::safety::classify::{self, ExplainTarget, Parsed, StatementClass};
@@ -50,14 +54,20 @@ pub struct Operation {
 pub const ACTIONS: &[&str] = &["read", "write", "explain", "transaction"];
 
 /// Run one `pg_query` call. Returns the structured result.
-pub async fn call(state: &AppState, args: QueryArgs) -> Result<Value, ToolError> {
+pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<Value, ToolError> {
     let limits = limits_for(state, args.max_rows)?;
-    if let Some(id) = &args.session_id {
-        // Sessions (pg_tx) are not available in this build: say so in the contract's words.
-        return Err(ToolError::SessionNotFound(format!(
-            "no open session {:?} for this caller; start one with pg_tx begin, or omit session_id",
-            truncate_for_message(id)
+    if !ACTIONS.contains(&args.action.as_str()) {
+        return Err(ToolError::InvalidInput(format!(
+            "unknown action {:?} for pg_query; use one of: {}",
+            truncate_for_message(&args.action),
+            ACTIONS.join(", ")
         )));
+    }
+    if let Some(id) = args.session_id.as_deref() {
+        let mut g = state.sessions.acquire(&caller.owner, id).await?;
+        let mut out = in_session(&mut g, &args, &limits).await?;
+        out["session"] = g.view();
+        return Ok(out);
     }
     match args.action.as_str() {
         "read" => read(state, &args, &limits).await,
@@ -125,7 +135,7 @@ async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Val
     classify::check_read(&parsed).map_err(refused)?;
     let st = StatementRef::from(&parsed);
     let params = args.params.clone().unwrap_or_default();
-    let mut tx = PooledTx::begin(&state.pools.main, true, limits).await?;
+    let mut tx = PooledTx::begin(&state.pools, true, limits).await?;
     let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Read)).await;
     // Reads are always rolled back: even a statement that slipped past the classifier cannot
     // leave anything behind (and the transaction is READ ONLY besides).
@@ -148,7 +158,7 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
     }
     let st = StatementRef::from(&parsed);
     let params = args.params.clone().unwrap_or_default();
-    let mut tx = PooledTx::begin(&state.pools.main, false, limits).await?;
+    let mut tx = PooledTx::begin(&state.pools, false, limits).await?;
     let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Write)).await;
     let rows = match res {
         Ok(r) => r,
@@ -170,31 +180,17 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
     Ok(out)
 }
 
-async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
-    let sql = require_sql(args)?;
-    let parsed = parse(sql)?;
-    let target = classify::check_explain(&parsed).map_err(refused)?;
-    let analyze = args.analyze.unwrap_or(false);
+fn explain_statement(parsed: &Parsed, analyze: bool) -> StatementRef {
     let options = if analyze { "FORMAT JSON, ANALYZE, BUFFERS" } else { "FORMAT JSON" };
-    let st = StatementRef {
+    StatementRef {
         body: format!("EXPLAIN ({options}) {}", parsed.sql()),
         command: "EXPLAIN".into(),
         plain_select: false,
         returning: false,
-    };
-    let params = args.params.clone().unwrap_or_default();
-    // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
-    // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
-    let read_only = !(analyze && target == ExplainTarget::Write);
-    let mut tx = PooledTx::begin(&state.pools.main, read_only, limits).await?;
-    let big = Limits {
-        max_rows: 1,
-        max_bytes: limits.max_bytes,
-        ..*limits
-    };
-    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, &big, RowMode::Verbatim)).await;
-    tx.abandon().await;
-    let rows = res?;
+    }
+}
+
+fn explain_json(rows: RowSet, analyze: bool, rolled_back: bool) -> Result<Value, ToolError> {
     let plan = rows
         .rows
         .first()
@@ -202,17 +198,34 @@ async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<
         .cloned()
         .ok_or_else(|| ToolError::Unavailable("EXPLAIN returned no plan; retry".into()))?;
     let plan = match plan {
-        // Some servers hand the json column back as text; normalise to a JSON value.
+        // Should the json column ever come back as text, normalise it to a JSON value.
         Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
         v => v,
     };
     Ok(json!({
-        "plan": plan,
         "summary": summarize_plan(&plan, analyze),
+        "plan": plan,
         "analyzed": analyze,
-        "rolled_back": analyze && target == ExplainTarget::Write,
+        "rolled_back": rolled_back,
         "duration_ms": rows.duration_ms,
     }))
+}
+
+async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let sql = require_sql(args)?;
+    let parsed = parse(sql)?;
+    let target = classify::check_explain(&parsed).map_err(refused)?;
+    let analyze = args.analyze.unwrap_or(false);
+    let st = explain_statement(&parsed, analyze);
+    let params = args.params.clone().unwrap_or_default();
+    // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
+    // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
+    let read_only = !(analyze && target == ExplainTarget::Write);
+    let mut tx = PooledTx::begin(&state.pools, read_only, limits).await?;
+    let one = Limits { max_rows: 1, ..*limits };
+    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, &one, RowMode::Verbatim)).await;
+    tx.abandon().await;
+    explain_json(res?, analyze, analyze && target == ExplainTarget::Write)
 }
 
 /// The headline numbers of an EXPLAIN (FORMAT JSON) plan and its top nodes.
@@ -258,7 +271,9 @@ pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
     Value::Object(s)
 }
 
-async fn transaction(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+/// Validate `operations`, then parse and classify each before anything runs (a refusal costs
+/// nothing). Returns the operations, their parses, and whether all are reads.
+fn prepare_operations(args: &QueryArgs) -> Result<(&[Operation], Vec<Parsed>, bool), ToolError> {
     let ops = match args.operations.as_deref() {
         Some(ops) if !ops.is_empty() => ops,
         _ => {
@@ -273,20 +288,47 @@ async fn transaction(state: &AppState, args: &QueryArgs, limits: &Limits) -> Res
                 .into(),
         ));
     }
-    // Parse and classify everything before anything runs: a refusal costs nothing.
     let mut parsed = Vec::with_capacity(ops.len());
     let mut all_reads = true;
     for (i, op) in ops.iter().enumerate() {
         let p = parse(&op.sql).map_err(|e| e.at_operation(i))?;
-        match p.class() {
-            StatementClass::Read => classify::check_read(&p).map_err(|r| refused(r).at_operation(i))?,
-            _ => {
-                all_reads = false;
-                classify::check_write(&p).map_err(|r| refused(r).at_operation(i))?;
-            }
+        if p.class() == StatementClass::Read {
+            classify::check_read(&p).map_err(|r| refused(r).at_operation(i))?;
+        } else {
+            all_reads = false;
+            classify::check_write(&p).map_err(|r| refused(r).at_operation(i))?;
         }
         parsed.push(p);
     }
+    Ok((ops, parsed, all_reads))
+}
+
+/// Run the operations in order on `conn`; stop at the first failure and return its index.
+async fn run_operations(
+    conn: &mut sqlx::PgConnection,
+    ops: &[Operation],
+    parsed: &[Parsed],
+    limits: &Limits,
+) -> Result<Vec<Value>, (usize, ToolError)> {
+    let mut results = Vec::with_capacity(ops.len());
+    // One byte budget for the whole result, so many operations cannot add up past 1 MiB.
+    let mut budget = limits.max_bytes;
+    for (i, (op, p)) in ops.iter().zip(parsed).enumerate() {
+        let st = StatementRef::from(p);
+        let mode = if p.class() == StatementClass::Read { RowMode::Read } else { RowMode::Write };
+        let op_limits = Limits { max_bytes: budget.max(1), ..*limits };
+        let rows = run_statement(conn, &op.sql, &st, &op.params, &op_limits, mode)
+            .await
+            .map_err(|e| (i, e))?;
+        let v = rowset_json(&rows, &op_limits);
+        budget = budget.saturating_sub(serde_json::to_vec(&v["rows"]).map(|b| b.len()).unwrap_or(0));
+        results.push(v);
+    }
+    Ok(results)
+}
+
+async fn transaction(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let (ops, parsed, all_reads) = prepare_operations(args)?;
     let dry_run = args.dry_run.unwrap_or(false);
     if !all_reads && !dry_run && !args.autocommit.unwrap_or(false) {
         return Err(ToolError::PolicyDenied(
@@ -295,33 +337,140 @@ async fn transaction(state: &AppState, args: &QueryArgs, limits: &Limits) -> Res
                 .into(),
         ));
     }
-    let mut tx = PooledTx::begin(&state.pools.main, all_reads, limits).await?;
-    let mut results = Vec::with_capacity(ops.len());
-    // One byte budget for the whole result, so many operations cannot add up past 1 MiB.
-    let mut budget = limits.max_bytes;
-    for (i, (op, p)) in ops.iter().zip(&parsed).enumerate() {
-        let st = StatementRef::from(p);
-        let mode = if p.class() == StatementClass::Read { RowMode::Read } else { RowMode::Write };
-        let op_limits = Limits { max_bytes: budget.max(1), ..*limits };
-        match with_deadline(limits, run_statement(tx.conn(), &op.sql, &st, &op.params, &op_limits, mode)).await {
-            Ok(rows) => {
-                let v = rowset_json(&rows, &op_limits);
-                budget = budget.saturating_sub(serde_json::to_vec(&v["rows"]).map(|b| b.len()).unwrap_or(0));
-                results.push(v);
-            }
-            Err(e) => {
-                tx.abandon().await;
-                return Err(e.at_operation(i));
-            }
+    let mut tx = PooledTx::begin(&state.pools, all_reads, limits).await?;
+    let res = with_deadline(limits, async {
+        run_operations(tx.conn(), ops, &parsed, limits)
+            .await
+            .map_err(|(i, e)| e.at_operation(i))
+    })
+    .await;
+    let results = match res {
+        Ok(r) => r,
+        Err(e) => {
+            tx.abandon().await;
+            return Err(e);
         }
-    }
-    let commit = !dry_run;
-    let committed = tx.finish(commit).await?;
+    };
+    let committed = tx.finish(!dry_run).await?;
     let mut out = json!({ "committed": committed, "results": results });
     if dry_run {
         out["dry_run"] = json!(true);
     }
     Ok(out)
+}
+
+/// Savepoint our session-scoped work runs under (names starting `coldquery_` are ours).
+const SP: &str = "coldquery_sp";
+
+/// Run `f` on the session's connection under a savepoint. `read_only` turns
+/// `transaction_read_only` on inside it; the savepoint is rolled back afterwards unless `keep`
+/// and `f` succeeded. Earlier work of the session is untouched either way.
+async fn under_savepoint<T>(
+    g: &mut SessionGuard,
+    read_only: bool,
+    keep: bool,
+    f: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, ToolError>,
+) -> Result<T, ToolError> {
+    let open = if read_only {
+        format!("SAVEPOINT {SP}; SET LOCAL transaction_read_only = on")
+    } else {
+        format!("SAVEPOINT {SP}")
+    };
+    session_simple(g, open).await?;
+    g.start_statement();
+    let res = f(g.conn()).await;
+    if let Err(e) = &res {
+        if is_connection_gone(e) {
+            let e = res.err().expect("checked above");
+            return Err(settle_error(g, e));
+        }
+    }
+    let close = if res.is_ok() && keep {
+        "RELEASE SAVEPOINT coldquery_sp"
+    } else {
+        "ROLLBACK TO SAVEPOINT coldquery_sp; RELEASE SAVEPOINT coldquery_sp"
+    };
+    if let Err(e) = simple(g.conn(), close).await {
+        return Err(settle_error(g, ToolError::from_sqlx(e, 0)));
+    }
+    g.end_statement(res.is_ok(), None);
+    res
+}
+
+/// pg_query inside a pg_tx session.
+async fn in_session(g: &mut SessionGuard, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+    let params = args.params.clone().unwrap_or_default();
+    match args.action.as_str() {
+        "read" => {
+            let sql = require_sql(args)?;
+            let parsed = parse(sql)?;
+            classify::check_read(&parsed).map_err(refused)?;
+            let st = StatementRef::from(&parsed);
+            // Under a read-only savepoint that is rolled back: the session's earlier work stays
+            // visible, the read cannot write, and a failing read does not poison the transaction.
+            let rows = under_savepoint(g, true, false, async |c| {
+                run_statement(c, sql, &st, &params, limits, RowMode::Read).await
+            })
+            .await?;
+            Ok(rowset_json(&rows, limits))
+        }
+        "write" => {
+            let sql = require_sql(args)?;
+            let parsed = parse(sql)?;
+            classify::check_write(&parsed).map_err(refused)?;
+            let st = StatementRef::from(&parsed);
+            if args.dry_run.unwrap_or(false) {
+                let rows = under_savepoint(g, false, false, async |c| {
+                    run_statement(c, sql, &st, &params, limits, RowMode::Write).await
+                })
+                .await?;
+                let mut out = rowset_json(&rows, limits);
+                out["dry_run"] = json!(true);
+                return Ok(out);
+            }
+            g.start_statement();
+            match run_statement(g.conn(), sql, &st, &params, limits, RowMode::Write).await {
+                Ok(rows) => {
+                    g.end_statement(true, None);
+                    Ok(rowset_json(&rows, limits))
+                }
+                // PostgreSQL aborted the transaction: it is marked failed, and commit will say
+                // it rolled back.
+                Err(e) => Err(settle_error(g, e)),
+            }
+        }
+        "explain" => {
+            let sql = require_sql(args)?;
+            let parsed = parse(sql)?;
+            let target = classify::check_explain(&parsed).map_err(refused)?;
+            let analyze = args.analyze.unwrap_or(false);
+            let st = explain_statement(&parsed, analyze);
+            let read_only = !(analyze && target == ExplainTarget::Write);
+            let one = Limits { max_rows: 1, ..*limits };
+            let rows = under_savepoint(g, read_only, false, async |c| {
+                run_statement(c, sql, &st, &params, &one, RowMode::Verbatim).await
+            })
+            .await?;
+            explain_json(rows, analyze, analyze && target == ExplainTarget::Write)
+        }
+        _ => {
+            let (ops, parsed, _) = prepare_operations(args)?;
+            let dry_run = args.dry_run.unwrap_or(false);
+            // The operations are atomic inside the session too: a failure rolls back to the
+            // savepoint, so the session keeps its earlier work and stays usable.
+            let results = under_savepoint(g, false, !dry_run, async |c| {
+                run_operations(c, ops, &parsed, limits)
+                    .await
+                    .map_err(|(i, e)| e.at_operation(i))
+            })
+            .await?;
+            let mut out = json!({ "committed": false, "applied_to_session": !dry_run, "results": results });
+            if dry_run {
+                out["dry_run"] = json!(true);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Bound a call by the client-side deadline (the server-side statement_timeout fires first in

@@ -9,15 +9,28 @@ use serde_json::{Value, json};
 use super::query;
 
 /// Tools this build serves.
-pub const NAMES: &[&str] = &["pg_query"];
+pub const NAMES: &[&str] = &["pg_query", "pg_tx"];
 
 /// Whether `action` is one of `tool`'s actions (keeps metric labels to a known set).
 pub fn is_known_action(tool: &str, action: &str) -> bool {
     match tool {
         "pg_query" => query::ACTIONS.contains(&action),
+        "pg_tx" => super::tx::ACTIONS.contains(&action),
         _ => false,
     }
 }
+
+const PG_TX_DESCRIPTION: &str = "Transactions that span tool calls, each on its own dedicated connection.
+
+Actions:
+- begin: open a transaction; returns session_id. Options: isolation_level (read_committed default, repeatable_read, serializable), read_only.
+- commit / rollback: end it (the session closes). commit of a transaction that had failed reports that it was rolled back.
+- savepoint / release / rollback_to: with savepoint_name (letters, digits, _). rollback_to a savepoint taken before a failing statement makes the transaction usable again.
+- list: your open sessions (id, age, idle time, expires in, state idle|in_transaction|failed, isolation, statements).
+
+Pass session_id to pg_query (read, write, explain, transaction) to work inside the transaction; writes there need no autocommit. A handle belongs to the client that opened it. An idle session is rolled back and closed after the server's TTL (30 minutes by default): always finish with commit or rollback.
+
+Example: {\"action\":\"begin\"} → {\"session_id\":\"tx_…\"}; then pg_query {\"action\":\"write\",\"sql\":\"UPDATE accounts SET balance = balance - $1 WHERE id = $2\",\"params\":[10,1],\"session_id\":\"tx_…\"}; then {\"action\":\"commit\",\"session_id\":\"tx_…\"}";
 
 const PG_QUERY_DESCRIPTION: &str = "Run SQL against PostgreSQL. One statement per call; values go in `params` ($1, $2, …), never pasted into `sql`.
 
@@ -122,6 +135,39 @@ fn pg_query_output_schema() -> Value {
     })
 }
 
+fn pg_tx_input_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": super::tx::ACTIONS, "description": "begin | commit | rollback | savepoint | release | rollback_to | list"},
+            "session_id": {"type": "string", "description": "The handle from begin (all actions but begin and list)."},
+            "isolation_level": {"type": "string", "enum": ["read_committed", "repeatable_read", "serializable"], "description": "begin: isolation level."},
+            "read_only": {"type": "boolean", "description": "begin: a READ ONLY transaction."},
+            "savepoint_name": {"type": "string", "description": "savepoint/release/rollback_to: letters, digits and _."}
+        },
+        "required": ["action"]
+    })
+}
+
+fn pg_tx_output_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "session_id": {"type": "string"},
+            "session": {"type": "object", "properties": {"id": {"type": "string"}, "expires_in_s": {"type": "integer"}, "state": {"type": "string"}}},
+            "isolation": {"type": "string"},
+            "read_only": {"type": "boolean"},
+            "committed": {"type": "boolean"},
+            "rolled_back": {"type": "boolean"},
+            "savepoint_name": {"type": "string"},
+            "sessions": {"type": "array", "items": {"type": "object"}},
+            "hint": {"type": "string"},
+            "message": {"type": "string"},
+            "error": {"type": "object"}
+        }
+    })
+}
+
 /// Every tool this build serves.
 pub fn all() -> Vec<Tool> {
     let pg_query = Tool::new("pg_query", PG_QUERY_DESCRIPTION, object(pg_query_input_schema()))
@@ -137,7 +183,18 @@ pub fn all() -> Vec<Tool> {
                 // Only the configured database is touched.
                 .open_world(false),
         );
-    vec![pg_query]
+    let pg_tx = Tool::new("pg_tx", PG_TX_DESCRIPTION, object(pg_tx_input_schema()))
+        .with_title("PostgreSQL transactions")
+        .with_raw_output_schema(object(pg_tx_output_schema()))
+        .with_annotations(
+            ToolAnnotations::with_title("PostgreSQL transactions")
+                // commit makes a session's writes permanent; rollback discards them.
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false)
+                .open_world(false),
+        );
+    vec![pg_query, pg_tx]
 }
 
 #[cfg(test)]

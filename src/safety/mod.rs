@@ -2,3 +2,4 @@
 //! rules of which action may run what.
 
 pub mod classify;
+pub mod ident;

@@ -1,0 +1,667 @@
+//! The session manager behind `pg_tx`: opaque handles mapped to **dedicated** connections (never
+//! taken from the stateless pool, so open transactions cannot starve reads or `/health`),
+//! ownership by caller, the sliding idle TTL and its reaper, the session limit, serialised use
+//! of one handle, and clean-up on MCP session end and shutdown.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{Connection, PgConnection, Row};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::db::executor::Limits;
+use crate::error::ToolError;
+use crate::http::metrics::Metrics;
+
+/// How long a second call on a busy handle waits for its turn before `session_busy`.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// How long tombstones of expired or lost handles are kept, so their owner hears why.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Tombstones kept at most (oldest dropped first): bounded memory whatever the churn.
+const TOMBSTONE_MAX: usize = 10_000;
+
+/// Transaction isolation levels `pg_tx begin` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// READ COMMITTED (the default).
+    ReadCommitted,
+    /// REPEATABLE READ.
+    RepeatableRead,
+    /// SERIALIZABLE.
+    Serializable,
+}
+
+impl Isolation {
+    /// Parse the contract's spelling.
+    pub fn parse(s: &str) -> Result<Isolation, ToolError> {
+        match s.to_ascii_lowercase().replace(' ', "_").as_str() {
+            "read_committed" => Ok(Isolation::ReadCommitted),
+            "repeatable_read" => Ok(Isolation::RepeatableRead),
+            "serializable" => Ok(Isolation::Serializable),
+            _ => Err(ToolError::InvalidInput(format!(
+                "unknown isolation_level {:?}; use read_committed (default), repeatable_read or serializable",
+                s.chars().take(40).collect::<String>()
+            ))),
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+
+    /// The contract's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read_committed",
+            Isolation::RepeatableRead => "repeatable_read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+}
+
+/// Why a handle is gone, for its owner's next call.
+#[derive(Debug, Clone)]
+enum Tombstone {
+    Expired { idle_s: u64 },
+    Lost { reason: String },
+}
+
+/// One open session.
+pub struct Slot {
+    /// The handle.
+    pub id: String,
+    owner: String,
+    created: Instant,
+    isolation: Isolation,
+    read_only: bool,
+    /// Backend pid of the dedicated connection, for cancel requests.
+    pub pid: i32,
+    conn: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+    last_used: Mutex<Instant>,
+    /// Set when a statement failed and PostgreSQL aborted the transaction.
+    failed: Mutex<Option<String>>,
+    statements: AtomicU64,
+    worked: Mutex<bool>,
+}
+
+impl Slot {
+    fn idle(&self) -> Duration {
+        self.last_used.lock().map(|t| t.elapsed()).unwrap_or_default()
+    }
+
+    fn state(&self) -> &'static str {
+        if self.failed.lock().map(|f| f.is_some()).unwrap_or(false) {
+            "failed"
+        } else if *self.worked.lock().expect("worked lock is never poisoned") {
+            "in_transaction"
+        } else {
+            "idle"
+        }
+    }
+}
+
+struct Inner {
+    map: Mutex<HashMap<String, Arc<Slot>>>,
+    tombstones: Mutex<HashMap<String, (String, Tombstone, Instant)>>,
+    connecting: AtomicUsize,
+    options: PgConnectOptions,
+    max: usize,
+    ttl: Duration,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    cancel_pool: PgPool,
+}
+
+/// The session manager; cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+/// A view of one session for results and `pg_tx list`.
+pub fn describe(slot: &Slot, ttl: Duration) -> Value {
+    let idle = slot.idle();
+    json!({
+        "id": slot.id,
+        "age_s": slot.created.elapsed().as_secs(),
+        "idle_s": idle.as_secs(),
+        "expires_in_s": ttl.saturating_sub(idle).as_secs(),
+        "state": slot.state(),
+        "isolation": slot.isolation.name(),
+        "read_only": slot.read_only,
+        "statements": slot.statements.load(Ordering::Relaxed),
+    })
+}
+
+fn new_handle() -> Result<String, ToolError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|_| ToolError::Unavailable("the system random source failed; retry".into()))?;
+    let mut s = String::from("tx_");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    Ok(s)
+}
+
+impl Sessions {
+    /// A manager that opens its connections with `options` (never from a pool).
+    pub fn new(
+        options: PgConnectOptions,
+        max: usize,
+        ttl: Duration,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        cancel_pool: PgPool,
+    ) -> Sessions {
+        // Second line of defence: should our reaper ever fail, PostgreSQL itself ends a
+        // transaction left idle a minute past the TTL.
+        let idle_ms = (ttl + Duration::from_secs(60)).as_millis().to_string();
+        let options = options
+            .application_name("coldquery-session")
+            .options([("idle_in_transaction_session_timeout", idle_ms.as_str())]);
+        Sessions {
+            inner: Arc::new(Inner {
+                map: Mutex::new(HashMap::new()),
+                tombstones: Mutex::new(HashMap::new()),
+                connecting: AtomicUsize::new(0),
+                options,
+                max,
+                ttl,
+                limits,
+                metrics,
+                cancel_pool,
+            }),
+        }
+    }
+
+    /// Sessions open now.
+    pub fn open_count(&self) -> usize {
+        self.inner.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The idle TTL.
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// Open a transaction on a new dedicated connection and mint its handle.
+    pub async fn begin(&self, owner: &str, isolation: Isolation, read_only: bool) -> Result<Value, ToolError> {
+        {
+            // Count open and still-connecting sessions under one lock, so that a burst of
+            // begins cannot overshoot the limit; refuse at once rather than queue.
+            let map = self.inner.map.lock().expect("session map lock");
+            let pending = self.inner.connecting.load(Ordering::SeqCst);
+            if map.len() + pending >= self.inner.max {
+                self.inner.metrics.inc("coldquery_sessions_total", &[("event", "refused")]);
+                return Err(ToolError::LimitExceeded(format!(
+                    "all {} sessions are in use (COLDQUERY_MAX_SESSIONS); commit or roll back one \
+                     you hold (pg_tx list shows yours), or retry later",
+                    self.inner.max
+                )));
+            }
+            self.inner.connecting.fetch_add(1, Ordering::SeqCst);
+        }
+        let res = self.open(owner, isolation, read_only).await;
+        self.inner.connecting.fetch_sub(1, Ordering::SeqCst);
+        let slot = res?;
+        let view = describe(&slot, self.inner.ttl);
+        self.inner
+            .map
+            .lock()
+            .expect("session map lock")
+            .insert(slot.id.clone(), slot);
+        self.inner.metrics.inc("coldquery_sessions_total", &[("event", "begun")]);
+        Ok(view)
+    }
+
+    async fn open(&self, owner: &str, isolation: Isolation, read_only: bool) -> Result<Arc<Slot>, ToolError> {
+        let connect = PgConnection::connect_with(&self.inner.options);
+        let mut conn = match tokio::time::timeout(Duration::from_secs(5), connect).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(ToolError::from_sqlx(e, 0)),
+            Err(_) => {
+                return Err(ToolError::Unavailable(
+                    "could not open a session connection within 5s; check GET /health and retry".into(),
+                ));
+            }
+        };
+        let sql = format!(
+            "BEGIN ISOLATION LEVEL {}{}; {}; SELECT pg_backend_pid()",
+            isolation.sql(),
+            if read_only { " READ ONLY" } else { "" },
+            self.inner.limits.set_local_sql()
+        );
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| ToolError::from_sqlx(e, 0))?;
+        let pid: i32 = rows
+            .last()
+            .and_then(|r| r.try_get(0).ok())
+            .ok_or_else(|| ToolError::Unavailable("could not read the session's backend pid; retry".into()))?;
+        Ok(Arc::new(Slot {
+            id: new_handle()?,
+            owner: owner.to_owned(),
+            created: Instant::now(),
+            isolation,
+            read_only,
+            pid,
+            conn: Arc::new(tokio::sync::Mutex::new(Some(conn))),
+            last_used: Mutex::new(Instant::now()),
+            failed: Mutex::new(None),
+            statements: AtomicU64::new(0),
+            worked: Mutex::new(false),
+        }))
+    }
+
+    fn lookup(&self, owner: &str, id: &str) -> Result<Arc<Slot>, ToolError> {
+        if let Some(slot) = self.inner.map.lock().expect("session map lock").get(id) {
+            // Someone else's handle looks exactly like one that never existed.
+            if slot.owner == owner {
+                return Ok(slot.clone());
+            }
+        }
+        let tomb = self
+            .inner
+            .tombstones
+            .lock()
+            .expect("tombstone lock")
+            .get(id)
+            .filter(|(o, _, _)| o == owner)
+            .map(|(_, t, _)| t.clone());
+        match tomb {
+            Some(Tombstone::Expired { idle_s }) => Err(ToolError::SessionExpired(format!(
+                "session {id} expired after {idle_s}s idle (COLDQUERY_SESSION_TTL) and was rolled \
+                 back; nothing it did was saved. Start again with pg_tx begin"
+            ))),
+            Some(Tombstone::Lost { reason }) => Err(ToolError::SessionLost(format!(
+                "session {id} was lost ({reason}); its transaction was rolled back and nothing was \
+                 saved. Start again with pg_tx begin"
+            ))),
+            None => Err(ToolError::SessionNotFound(format!(
+                "no open session {:?} for this caller; pg_tx list shows your sessions, pg_tx begin \
+                 starts one",
+                id.chars().take(64).collect::<String>()
+            ))),
+        }
+    }
+
+    /// Take the handle's connection for one call: waits (bounded) for a concurrent call on the
+    /// same handle to finish, then `session_busy`.
+    pub async fn acquire(&self, owner: &str, id: &str) -> Result<SessionGuard, ToolError> {
+        let slot = self.lookup(owner, id)?;
+        let guard = match tokio::time::timeout(BUSY_WAIT, slot.conn.clone().lock_owned()).await {
+            Ok(g) => g,
+            Err(_) => {
+                return Err(ToolError::SessionBusy(format!(
+                    "session {id} is running another call; wait for it to finish, then retry"
+                )));
+            }
+        };
+        if guard.is_none() {
+            // Closed while we waited (commit, rollback, reaper): report why.
+            drop(guard);
+            return Err(self.lookup(owner, id).err().unwrap_or_else(|| {
+                ToolError::SessionNotFound(format!("session {id} was just closed"))
+            }));
+        }
+        slot.touch();
+        Ok(SessionGuard {
+            slot,
+            conn: Some(guard),
+            sessions: self.clone(),
+            in_statement: false,
+        })
+    }
+
+    fn bury(&self, slot: &Slot, tomb: Tombstone) {
+        self.inner.map.lock().expect("session map lock").remove(&slot.id);
+        let mut t = self.inner.tombstones.lock().expect("tombstone lock");
+        if t.len() >= TOMBSTONE_MAX {
+            let cutoff = Instant::now() - TOMBSTONE_TTL;
+            t.retain(|_, (_, _, at)| *at > cutoff);
+            if t.len() >= TOMBSTONE_MAX {
+                if let Some(oldest) = t.iter().min_by_key(|(_, (_, _, at))| *at).map(|(k, _)| k.clone()) {
+                    t.remove(&oldest);
+                }
+            }
+        }
+        t.insert(slot.id.clone(), (slot.owner.clone(), tomb, Instant::now()));
+    }
+
+    /// Close the connection in `conn` after a ROLLBACK; errors are irrelevant by then.
+    async fn rollback_and_close(conn: &mut Option<PgConnection>) {
+        if let Some(mut c) = conn.take() {
+            let rolled = tokio::time::timeout(
+                Duration::from_secs(5),
+                sqlx::Executor::execute(&mut c, sqlx::raw_sql("ROLLBACK")),
+            )
+            .await;
+            if matches!(rolled, Ok(Ok(_))) {
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.close()).await;
+            } else {
+                // Dropping the connection closes the socket; PostgreSQL then aborts the
+                // transaction itself.
+                drop(c);
+            }
+        }
+    }
+
+    /// Roll back and close every handle of `owner` (MCP session ended). Idempotent.
+    pub async fn close_owned_by(&self, owner: &str) {
+        let slots: Vec<Arc<Slot>> = {
+            let mut map = self.inner.map.lock().expect("session map lock");
+            let ids: Vec<String> = map.iter().filter(|(_, s)| s.owner == owner).map(|(k, _)| k.clone()).collect();
+            ids.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        for slot in slots {
+            self.cancel_if_busy(&slot).await;
+            let mut g = slot.conn.lock().await;
+            Self::rollback_and_close(&mut g).await;
+            self.inner.metrics.inc("coldquery_sessions_total", &[("event", "closed_with_mcp_session")]);
+            tracing::info!(session = %slot.id, "MCP session ended: rolled back and closed its transaction");
+        }
+    }
+
+    /// If a call is running on this handle, cancel its statement in PostgreSQL.
+    async fn cancel_if_busy(&self, slot: &Slot) {
+        if slot.conn.try_lock().is_err() {
+            cancel_backend(&self.inner.cancel_pool, slot.pid).await;
+        }
+    }
+
+    /// Roll back and close every open handle (graceful shutdown).
+    pub async fn close_all(&self) {
+        let slots: Vec<Arc<Slot>> = self.inner.map.lock().expect("session map lock").drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            self.cancel_if_busy(&slot).await;
+            let mut g = slot.conn.lock().await;
+            Self::rollback_and_close(&mut g).await;
+            tracing::info!(session = %slot.id, "shutdown: rolled back and closed");
+        }
+    }
+
+    /// Expire idle handles once. Returns how many were reaped.
+    pub async fn reap_once(&self) -> usize {
+        let ttl = self.inner.ttl;
+        let due: Vec<Arc<Slot>> = self
+            .inner
+            .map
+            .lock()
+            .expect("session map lock")
+            .values()
+            .filter(|s| s.idle() >= ttl)
+            .cloned()
+            .collect();
+        let mut n = 0;
+        for slot in due {
+            // A handle whose call is running is not idle, whatever its clock says.
+            let Ok(mut g) = slot.conn.clone().try_lock_owned() else { continue };
+            if slot.idle() < ttl {
+                continue;
+            }
+            let idle_s = slot.idle().as_secs();
+            self.bury(&slot, Tombstone::Expired { idle_s });
+            Self::rollback_and_close(&mut g).await;
+            self.inner.metrics.inc("coldquery_sessions_total", &[("event", "reaped")]);
+            tracing::info!(session = %slot.id, idle_s, "session expired: rolled back and closed");
+            n += 1;
+        }
+        n
+    }
+
+    /// Run the reaper until `stop` is cancelled.
+    pub fn spawn_reaper(&self, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        // Check often enough that a handle never outlives its TTL by more than a quarter of it
+        // (and at most 15 s), without spinning for tiny test TTLs.
+        let every = (self.inner.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => { me.reap_once().await; }
+                }
+            }
+        })
+    }
+
+    /// The caller's open sessions.
+    pub fn list(&self, owner: &str) -> Vec<Value> {
+        let map = self.inner.map.lock().expect("session map lock");
+        let mut v: Vec<&Arc<Slot>> = map.values().filter(|s| s.owner == owner).collect();
+        v.sort_by_key(|s| s.created);
+        v.into_iter().map(|s| describe(s, self.inner.ttl)).collect()
+    }
+
+    /// Reminders of the caller's open sessions, for `hints` on every result.
+    pub fn hints(&self, owner: &str, except: Option<&str>) -> Vec<Value> {
+        let map = self.inner.map.lock().expect("session map lock");
+        map.values()
+            .filter(|s| s.owner == owner && Some(s.id.as_str()) != except)
+            .map(|s| {
+                let idle = s.idle();
+                json!({
+                    "session_id": s.id,
+                    "idle_s": idle.as_secs(),
+                    "expires_in_s": self.inner.ttl.saturating_sub(idle).as_secs(),
+                    "state": s.state(),
+                    "message": format!(
+                        "session {} is still open ({}); commit or rollback it with pg_tx when done",
+                        s.id, s.state()
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    /// Metrics registry (for the tool layer).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+impl Slot {
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_used.lock() {
+            *t = Instant::now();
+        }
+    }
+}
+
+/// Exclusive use of one session's connection for the length of one call. Dropping it while a
+/// statement is in flight (the client cancelled, or the request went away) cancels that
+/// statement in PostgreSQL and marks the transaction failed: it is never silently continued.
+pub struct SessionGuard {
+    slot: Arc<Slot>,
+    conn: Option<OwnedMutexGuard<Option<PgConnection>>>,
+    sessions: Sessions,
+    in_statement: bool,
+}
+
+impl SessionGuard {
+    /// The dedicated connection.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_mut()
+            .and_then(|g| g.as_mut())
+            .expect("a guard is only handed out for an open connection, and callers stop after mark_lost")
+    }
+
+    /// Whether the connection is still there (false after `mark_lost`).
+    pub fn is_open(&self) -> bool {
+        self.conn.as_ref().is_some_and(|g| g.is_some())
+    }
+
+    /// The slot (id, pid).
+    pub fn slot(&self) -> &Slot {
+        &self.slot
+    }
+
+    /// Mark that a statement is about to run (for the drop path).
+    pub fn start_statement(&mut self) {
+        self.in_statement = true;
+        self.slot.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Record how the statement ended. `aborted`: PostgreSQL aborted the transaction.
+    pub fn end_statement(&mut self, worked: bool, aborted: Option<String>) {
+        self.in_statement = false;
+        if worked {
+            *self.slot.worked.lock().expect("worked lock") = true;
+        }
+        if let Some(reason) = aborted {
+            *self.slot.failed.lock().expect("failed lock") = Some(reason);
+        }
+    }
+
+    /// The transaction is healthy again (after ROLLBACK TO SAVEPOINT).
+    pub fn clear_failure(&mut self) {
+        *self.slot.failed.lock().expect("failed lock") = None;
+    }
+
+    /// Why the transaction failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.slot.failed.lock().expect("failed lock").clone()
+    }
+
+    /// The session as results show it.
+    pub fn view(&self) -> Value {
+        let v = describe(&self.slot, self.sessions.inner.ttl);
+        json!({"id": v["id"], "expires_in_s": v["expires_in_s"], "state": v["state"]})
+    }
+
+    /// The connection died: drop the handle and leave a tombstone saying so.
+    pub fn mark_lost(&mut self, reason: &str) -> ToolError {
+        self.in_statement = false;
+        self.sessions.bury(&self.slot, Tombstone::Lost { reason: reason.to_owned() });
+        if let Some(g) = self.conn.as_mut() {
+            // Dropping the connection closes its socket; PostgreSQL aborts the transaction.
+            g.take();
+        }
+        self.sessions.inner.metrics.inc("coldquery_sessions_total", &[("event", "lost")]);
+        ToolError::SessionLost(format!(
+            "session {} lost its database connection ({reason}); the transaction was rolled back \
+             and nothing was saved. Start again with pg_tx begin",
+            self.slot.id
+        ))
+    }
+
+    /// End the session: COMMIT (or ROLLBACK), close the connection, forget the handle.
+    /// Returns whether PostgreSQL committed.
+    pub async fn finish(mut self, commit: bool) -> Result<bool, ToolError> {
+        let failed = self.failure();
+        let id = self.slot.id.clone();
+        self.sessions.inner.map.lock().expect("session map lock").remove(&id);
+        let mut g = self.conn.take().expect("guard holds the connection until finish");
+        let mut conn = g.take().expect("guard connection is open");
+        let sql = if commit && failed.is_none() { "COMMIT" } else { "ROLLBACK" };
+        let res = sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sql)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+        let metrics = &self.sessions.inner.metrics;
+        match (res, commit, failed) {
+            (Ok(_), true, None) => {
+                metrics.inc("coldquery_sessions_total", &[("event", "committed")]);
+                Ok(true)
+            }
+            (Ok(_), true, Some(reason)) => {
+                metrics.inc("coldquery_sessions_total", &[("event", "rolled_back")]);
+                Err(ToolError::Database {
+                    sqlstate: Some("25P02".into()),
+                    message: format!(
+                        "COMMIT did not commit: the transaction had failed earlier ({reason}) so \
+                         PostgreSQL rolled it back; nothing was saved"
+                    ),
+                    detail: None,
+                    hint: Some("start again with pg_tx begin and redo the work; use savepoints \
+                                (pg_tx savepoint / rollback_to) to survive a failing statement"
+                        .into()),
+                    position: None,
+                    operation_index: None,
+                })
+            }
+            (Ok(_), false, _) => {
+                metrics.inc("coldquery_sessions_total", &[("event", "rolled_back")]);
+                Ok(false)
+            }
+            (Err(e), _, _) => {
+                metrics.inc("coldquery_sessions_total", &[("event", "rolled_back")]);
+                let err = ToolError::from_sqlx(e, 0);
+                Err(match err {
+                    // A deferred constraint or serialization failure at COMMIT: rolled back.
+                    ToolError::Database { sqlstate, message, detail, hint, .. } => ToolError::Database {
+                        sqlstate,
+                        message: format!("COMMIT failed and the transaction was rolled back: {message}"),
+                        detail,
+                        hint,
+                        position: None,
+                        operation_index: None,
+                    },
+                    _ => ToolError::SessionLost(format!(
+                        "session {id} lost its connection at {sql}; the transaction was rolled back"
+                    )),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        if self.in_statement {
+            // The call was abandoned mid-statement. Cancel it in PostgreSQL; the transaction is
+            // then aborted, so say so on the next call instead of pretending it continued.
+            *self.slot.failed.lock().expect("failed lock") =
+                Some("a call was cancelled while its statement ran".into());
+            let pool = self.sessions.inner.cancel_pool.clone();
+            let pid = self.slot.pid;
+            tokio::spawn(async move { cancel_backend(&pool, pid).await });
+        }
+        self.slot.touch();
+    }
+}
+
+/// Ask PostgreSQL to cancel whatever backend `pid` is running (same role: no extra privilege).
+pub async fn cancel_backend(pool: &PgPool, pid: i32) {
+    let res = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(pool),
+    )
+    .await;
+    match res {
+        Ok(Ok(_)) => tracing::info!(pid, "cancelled an abandoned statement in PostgreSQL"),
+        _ => tracing::warn!(pid, "could not send a cancel request for an abandoned statement"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_carry_128_random_bits() {
+        let a = new_handle().unwrap();
+        let b = new_handle().unwrap();
+        assert_eq!(a.len(), 3 + 32);
+        assert!(a.starts_with("tx_"));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn isolation_levels_parse_in_the_contract_spelling() {
+        assert_eq!(Isolation::parse("serializable").unwrap(), Isolation::Serializable);
+        assert_eq!(Isolation::parse("Repeatable Read").unwrap(), Isolation::RepeatableRead);
+        assert!(matches!(Isolation::parse("chaos"), Err(ToolError::InvalidInput(_))));
+    }
+}

@@ -1,0 +1,143 @@
+//! The `pg_tx` tool: transactions that span tool calls, on dedicated connections
+//! (`begin`, `commit`, `rollback`, `savepoint`, `release`, `rollback_to`, `list`).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::sessions::{Isolation, SessionGuard};
+use crate::error::ToolError;
+use crate::http::caller::Caller;
+use crate::safety::ident::Ident;
+use crate::state::AppState;
+
+/// Arguments of `pg_tx`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxArgs {
+    /// One of [`ACTIONS`].
+    pub action: String,
+    /// The handle (all actions but begin and list).
+    pub session_id: Option<String>,
+    /// begin: read_committed (default), repeatable_read, serializable.
+    pub isolation_level: Option<String>,
+    /// begin: a READ ONLY transaction.
+    pub read_only: Option<bool>,
+    /// savepoint, release, rollback_to.
+    pub savepoint_name: Option<String>,
+}
+
+/// The actions, for the schema and error messages.
+pub const ACTIONS: &[&str] = &["begin", "commit", "rollback", "savepoint", "release", "rollback_to", "list"];
+
+fn need_session(args: &TxArgs) -> Result<&str, ToolError> {
+    args.session_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+        ToolError::InvalidInput(format!(
+            "pg_tx {} needs session_id: the handle pg_tx begin returned (pg_tx list shows yours)",
+            args.action
+        ))
+    })
+}
+
+/// Run one `pg_tx` call.
+pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Value, ToolError> {
+    let sessions = &state.sessions;
+    match args.action.as_str() {
+        "begin" => {
+            let isolation = match args.isolation_level.as_deref() {
+                Some(s) => Isolation::parse(s)?,
+                None => Isolation::ReadCommitted,
+            };
+            let read_only = args.read_only.unwrap_or(false);
+            let v = sessions.begin(&caller.owner, isolation, read_only).await?;
+            Ok(json!({
+                "session_id": v["id"],
+                "session": {"id": v["id"], "expires_in_s": v["expires_in_s"], "state": v["state"]},
+                "isolation": isolation.name(),
+                "read_only": read_only,
+                "hint": format!(
+                    "pass session_id to pg_query (and pg_schema/pg_admin) to work inside this \
+                     transaction; finish with pg_tx commit or rollback. It is rolled back after {}s idle.",
+                    sessions.ttl().as_secs()
+                ),
+            }))
+        }
+        "commit" | "rollback" => {
+            let id = need_session(&args)?;
+            let g = sessions.acquire(&caller.owner, id).await?;
+            let commit = args.action == "commit";
+            let committed = g.finish(commit).await?;
+            Ok(json!({
+                "session_id": id,
+                "committed": committed,
+                "rolled_back": !committed,
+                "message": if committed { "committed; the session is closed" } else { "rolled back; the session is closed" },
+            }))
+        }
+        "savepoint" | "release" | "rollback_to" => {
+            let id = need_session(&args)?;
+            let raw = args.savepoint_name.as_deref().ok_or_else(|| {
+                ToolError::InvalidInput(format!("pg_tx {} needs savepoint_name, e.g. before_update", args.action))
+            })?;
+            let name = Ident::parse("savepoint_name", raw).map_err(ToolError::InvalidInput)?;
+            let sql = match args.action.as_str() {
+                "savepoint" => format!("SAVEPOINT {name}"),
+                "release" => format!("RELEASE SAVEPOINT {name}"),
+                _ => format!("ROLLBACK TO SAVEPOINT {name}"),
+            };
+            let mut g = sessions.acquire(&caller.owner, id).await?;
+            session_simple(&mut g, sql).await?;
+            if args.action == "rollback_to" {
+                // Back to a point before the failure: the transaction is usable again.
+                g.clear_failure();
+            }
+            Ok(json!({
+                "session_id": id,
+                "savepoint_name": name.as_str(),
+                "done": args.action,
+                "session": g.view(),
+            }))
+        }
+        "list" => Ok(json!({ "sessions": sessions.list(&caller.owner) })),
+        other => Err(ToolError::InvalidInput(format!(
+            "unknown action {:?} for pg_tx; use one of: {}",
+            other.chars().take(64).collect::<String>(),
+            ACTIONS.join(", ")
+        ))),
+    }
+}
+
+/// Whether an error means the session's connection is gone.
+pub fn is_connection_gone(e: &ToolError) -> bool {
+    match e {
+        ToolError::Unavailable(_) => true,
+        ToolError::Database { sqlstate: Some(c), .. } => c.starts_with("57P") || c.starts_with("08"),
+        _ => false,
+    }
+}
+
+/// Run one of our own statements on a session, keeping its state true: a connection loss drops
+/// the handle; any other error aborts the transaction, so it is marked failed.
+pub async fn session_simple(g: &mut SessionGuard, sql: String) -> Result<(), ToolError> {
+    g.start_statement();
+    let res = crate::db::executor::simple_owned(g.conn(), sql).await;
+    match res {
+        Ok(()) => {
+            g.end_statement(true, None);
+            Ok(())
+        }
+        Err(e) => {
+            let err = ToolError::from_sqlx(e, 0);
+            Err(settle_error(g, err))
+        }
+    }
+}
+
+/// Record a failed statement on the session and return the error to report.
+pub fn settle_error(g: &mut SessionGuard, err: ToolError) -> ToolError {
+    if is_connection_gone(&err) {
+        g.end_statement(false, None);
+        return g.mark_lost(&err.to_string());
+    }
+    g.end_statement(false, Some(err.to_string()));
+    err
+}
