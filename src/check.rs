@@ -25,11 +25,18 @@ pub async fn run(config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let connect = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect_with(&options)).await;
+    let connect = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect_with(&options),
+    )
+    .await;
     let mut conn = match connect {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            eprintln!("  FAIL connect: {}", crate::error::ToolError::from_sqlx(e, 0));
+            eprintln!(
+                "  FAIL connect: {}",
+                crate::error::ToolError::from_sqlx(e, 0)
+            );
             return ExitCode::FAILURE;
         }
         Err(_) => {
@@ -46,17 +53,24 @@ pub async fn run(config: &Config) -> ExitCode {
             let db: String = row.get(4);
             eprintln!("  ok   connected to PostgreSQL {version}, database {db}, role {user}");
             if superuser {
-                eprintln!("  WARN role {user} is a SUPERUSER: the server's guards are only as strong as this role; use a least-privilege role (see README)");
+                eprintln!(
+                    "  WARN role {user} is a SUPERUSER: the server's guards are only as strong as this role; use a least-privilege role (see README)"
+                );
             }
             if bypass {
-                eprintln!("  WARN role {user} has BYPASSRLS: row-level security does not apply to it");
+                eprintln!(
+                    "  WARN role {user} has BYPASSRLS: row-level security does not apply to it"
+                );
             }
             let _ = conn.close().await;
             eprintln!("  result: usable");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("  FAIL role query: {}", crate::error::ToolError::from_sqlx(e, 0));
+            eprintln!(
+                "  FAIL role query: {}",
+                crate::error::ToolError::from_sqlx(e, 0)
+            );
             ExitCode::FAILURE
         }
     }

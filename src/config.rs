@@ -109,7 +109,6 @@ pub struct Config {
     /// Largest accepted HTTP request body on /mcp.
     #[arg(long, env = "COLDQUERY_MAX_REQUEST_BYTES", default_value = "4MiB", value_parser = parse_size)]
     pub max_request_bytes: usize,
-
 }
 
 /// A string that must never be printed: `Debug` shows `***`.
@@ -234,7 +233,9 @@ pub(crate) fn connect_options(
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let err = || format!("invalid duration {s:?}: expected e.g. 30s, 500ms, 30m or 1h");
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| err())?;
     let secs = match unit.trim() {
@@ -245,7 +246,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n * 86400.0,
         _ => return Err(err()),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=365.0 * 86400.0).contains(&secs) {
         return Err(err());
     }
     Ok(Duration::from_secs_f64(secs))
@@ -274,7 +275,7 @@ pub const MAX_RESULT_BYTES_CEILING: usize = 400 * 1024;
 
 fn parse_result_bytes(s: &str) -> Result<usize, String> {
     let n = parse_size(s)?;
-    if n < 1024 || n > MAX_RESULT_BYTES_CEILING {
+    if !(1024..=MAX_RESULT_BYTES_CEILING).contains(&n) {
         return Err(format!(
             "{s:?} is out of range: use 1KiB..400KiB (e.g. 256KiB) so a whole result stays under 1 MiB"
         ));
@@ -289,7 +290,7 @@ mod tests {
     #[test]
     fn durations_parse_in_every_documented_form() {
         let cases = [
-            ("30m", 1800_000),
+            ("30m", 1_800_000),
             ("3s", 3000),
             ("500ms", 500),
             ("10", 10_000),
@@ -315,7 +316,12 @@ mod tests {
     }
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]

@@ -31,28 +31,45 @@ pub enum ToolError {
     /// The call ran past its time budget.
     #[error("{0}")]
     Timeout(String),
-    /// PostgreSQL ran the statement and reported an error.
-    #[error("{message}")]
-    Database {
-        /// Five-character SQLSTATE.
-        sqlstate: Option<String>,
-        /// PostgreSQL's primary message.
-        message: String,
-        /// DETAIL, when PostgreSQL gave one.
-        detail: Option<String>,
-        /// HINT, when PostgreSQL gave one (or ours).
-        hint: Option<String>,
-        /// 1-based character position in the caller's SQL.
-        position: Option<usize>,
-        /// For `transaction`: the 0-based index of the failing operation.
-        operation_index: Option<usize>,
-    },
+    /// PostgreSQL ran the statement and reported an error (boxed: it is the big variant).
+    #[error("{}", .0.message)]
+    Database(Box<DbError>),
     /// The database cannot be reached or the pool is exhausted: the operator must act.
     #[error("{0}")]
     Unavailable(String),
 }
 
+/// What PostgreSQL said about a failed statement.
+#[derive(Debug, Default)]
+pub struct DbError {
+    /// Five-character SQLSTATE.
+    pub sqlstate: Option<String>,
+    /// PostgreSQL's primary message.
+    pub message: String,
+    /// DETAIL, when PostgreSQL gave one.
+    pub detail: Option<String>,
+    /// HINT, when PostgreSQL gave one (or ours).
+    pub hint: Option<String>,
+    /// 1-based character position in the caller's SQL.
+    pub position: Option<usize>,
+    /// For `transaction`: the 0-based index of the failing operation.
+    pub operation_index: Option<usize>,
+}
+
 impl ToolError {
+    /// A database error.
+    pub fn database(e: DbError) -> ToolError {
+        ToolError::Database(Box::new(e))
+    }
+
+    /// The SQLSTATE, for database errors.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            ToolError::Database(d) => d.sqlstate.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The contract §3 category string.
     pub fn category(&self) -> &'static str {
         match self {
@@ -64,7 +81,7 @@ impl ToolError {
             ToolError::SessionBusy(_) => "session_busy",
             ToolError::LimitExceeded(_) => "limit_exceeded",
             ToolError::Timeout(_) => "timeout",
-            ToolError::Database { .. } => "database_error",
+            ToolError::Database(_) => "database_error",
             ToolError::Unavailable(_) => "unavailable",
         }
     }
@@ -72,23 +89,17 @@ impl ToolError {
     /// Attach the failing operation's index (for `pg_query transaction`).
     pub fn at_operation(self, index: usize) -> ToolError {
         match self {
-            ToolError::Database {
-                sqlstate,
-                message,
-                detail,
-                hint,
-                position,
-                ..
-            } => ToolError::Database {
-                sqlstate,
-                message: format!("operation {index}: {message}"),
-                detail,
-                hint,
-                position,
-                operation_index: Some(index),
-            },
-            ToolError::PolicyDenied(m) => ToolError::PolicyDenied(format!("operation {index}: {m}")),
-            ToolError::InvalidInput(m) => ToolError::InvalidInput(format!("operation {index}: {m}")),
+            ToolError::Database(mut d) => {
+                d.message = format!("operation {index}: {}", d.message);
+                d.operation_index = Some(index);
+                ToolError::Database(d)
+            }
+            ToolError::PolicyDenied(m) => {
+                ToolError::PolicyDenied(format!("operation {index}: {m}"))
+            }
+            ToolError::InvalidInput(m) => {
+                ToolError::InvalidInput(format!("operation {index}: {m}"))
+            }
             other => other,
         }
     }
@@ -98,15 +109,15 @@ impl ToolError {
         let mut o = Map::new();
         o.insert("category".into(), json!(self.category()));
         o.insert("message".into(), json!(self.to_string()));
-        if let ToolError::Database {
-            sqlstate,
-            detail,
-            hint,
-            position,
-            operation_index,
-            ..
-        } = self
-        {
+        if let ToolError::Database(d) = self {
+            let DbError {
+                sqlstate,
+                detail,
+                hint,
+                position,
+                operation_index,
+                ..
+            } = &**d;
             let mut put = |k: &str, v: Option<Value>| {
                 if let Some(v) = v {
                     o.insert(k.into(), v);
@@ -124,14 +135,14 @@ impl ToolError {
     /// The single text block: category first, then message and the useful extras.
     pub fn to_text(&self) -> String {
         let mut s = format!("{}: {}", self.category(), self);
-        if let ToolError::Database {
-            sqlstate,
-            detail,
-            hint,
-            position,
-            ..
-        } = self
-        {
+        if let ToolError::Database(d) = self {
+            let DbError {
+                sqlstate,
+                detail,
+                hint,
+                position,
+                ..
+            } = &**d;
             if let Some(c) = sqlstate {
                 s.push_str(&format!(" (SQLSTATE {c})"));
             }
@@ -179,14 +190,14 @@ impl ToolError {
                         "{message}: another transaction holds a conflicting lock; retry later, \
                          or look at pg_monitor locks"
                     )),
-                    _ => ToolError::Database {
+                    _ => ToolError::database(DbError {
                         sqlstate,
                         message,
                         detail,
                         hint,
                         position,
                         operation_index: None,
-                    },
+                    }),
                 }
             }
             sqlx::Error::PoolTimedOut => ToolError::Unavailable(
@@ -257,20 +268,23 @@ mod tests {
 
     #[test]
     fn database_errors_carry_every_field_and_the_operation_index() {
-        let e = ToolError::Database {
+        let e = ToolError::database(DbError {
             sqlstate: Some("23505".into()),
             message: "duplicate key".into(),
             detail: Some("Key (id)=(1) already exists.".into()),
             hint: None,
             position: Some(8),
             operation_index: None,
-        }
+        })
         .at_operation(2);
         let j = e.to_json();
         assert_eq!(j["sqlstate"], "23505");
         assert_eq!(j["operation_index"], 2);
         assert_eq!(j["position"], 8);
         assert!(j.get("hint").is_none());
-        assert!(e.to_text().starts_with("database_error: operation 2: duplicate key"));
+        assert!(
+            e.to_text()
+                .starts_with("database_error: operation 2: duplicate key")
+        );
     }
 }

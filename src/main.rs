@@ -33,17 +33,26 @@ async fn main() -> std::process::ExitCode {
 /// container operator knows which line of their `.env` to fix.
 fn exit_with_clap_error(e: clap::Error) -> ! {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if matches!(e.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
-        if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
-            let long = arg.split_whitespace().next().unwrap_or("").trim_start_matches("--");
-            let cmd = Cli::command();
-            if let Some(env) = cmd
-                .get_arguments()
-                .find(|a| a.get_long() == Some(long))
-                .and_then(|a| a.get_env())
-            {
-                eprintln!("configuration error in {} (--{long}):", env.to_string_lossy());
-            }
+    if matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+    {
+        let long = arg
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("--");
+        let cmd = Cli::command();
+        if let Some(env) = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+        {
+            eprintln!(
+                "configuration error in {} (--{long}):",
+                env.to_string_lossy()
+            );
         }
     }
     e.exit()

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgConnection, PgTypeInfo, PgTypeKind};
-use sqlx::{Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row, SqlSafeStr, Statement};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row, SqlSafeStr, Statement,
+};
 
 use crate::db::values::{self, Decoder};
 use crate::error::ToolError;
@@ -143,7 +145,12 @@ fn quote_ident(name: &str) -> String {
 
 /// Build `SELECT q.c1, q.c2::text, … FROM (<sql>) AS q(c1, c2, …)` (or the CTE form for DML
 /// with RETURNING), casting the columns we cannot decode natively to their text form.
-fn cast_wrapper(inner: &str, cols: &[(String, PgTypeInfo)], cte: bool, limit: Option<usize>) -> (String, usize) {
+fn cast_wrapper(
+    inner: &str,
+    cols: &[(String, PgTypeInfo)],
+    cte: bool,
+    limit: Option<usize>,
+) -> (String, usize) {
     let aliases: Vec<String> = (1..=cols.len()).map(|i| format!("c{i}")).collect();
     let select: Vec<String> = cols
         .iter()
@@ -162,7 +169,10 @@ fn cast_wrapper(inner: &str, cols: &[(String, PgTypeInfo)], cte: bool, limit: Op
     let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
     if cte {
         let prefix = format!("WITH _cq({}) AS (\n", aliases.join(", "));
-        let sql = format!("{prefix}{inner}\n) SELECT {} FROM _cq{limit}", select.join(", "));
+        let sql = format!(
+            "{prefix}{inner}\n) SELECT {} FROM _cq{limit}",
+            select.join(", ")
+        );
         (sql, prefix.chars().count())
     } else {
         let prefix = format!("SELECT {} FROM (\n", select.join(", "));
@@ -261,8 +271,12 @@ async fn run_statement_inner(
         let wrappable_dml = parsed.returning;
         if wrappable_select || wrappable_dml {
             let limit = (mode != RowMode::Write && wrappable_select).then_some(cap_limit);
-            let (cast_sql, prefix) = cast_wrapper(body, &cols, wrappable_dml && !wrappable_select, limit);
-            match conn.prepare(AssertSqlSafe(cast_sql.clone()).into_sql_str()).await {
+            let (cast_sql, prefix) =
+                cast_wrapper(body, &cols, wrappable_dml && !wrappable_select, limit);
+            match conn
+                .prepare(AssertSqlSafe(cast_sql.clone()).into_sql_str())
+                .await
+            {
                 Ok(s) => {
                     stmt = s;
                     sql = cast_sql;
@@ -337,10 +351,8 @@ async fn run_statement_inner(
     }
 
     let command = parsed.command.clone();
-    let is_dml = matches!(
-        command.as_str(),
-        "INSERT" | "UPDATE" | "DELETE" | "MERGE"
-    ) || (mode == RowMode::Write && parsed.returning);
+    let is_dml = matches!(command.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE")
+        || (mode == RowMode::Write && parsed.returning);
     Ok(RowSet {
         columns: column_info,
         rows,
@@ -351,7 +363,10 @@ async fn run_statement_inner(
     })
 }
 
-fn bind_params(stmt: &sqlx::postgres::PgStatement, params: &[Value]) -> Result<PgArguments, ToolError> {
+fn bind_params(
+    stmt: &sqlx::postgres::PgStatement,
+    params: &[Value],
+) -> Result<PgArguments, ToolError> {
     let types: Vec<PgTypeInfo> = match stmt.parameters() {
         Some(Either::Left(types)) => types.to_vec(),
         Some(Either::Right(n)) => vec![PgTypeInfo::with_name("text"); n],
@@ -422,7 +437,9 @@ pub async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<(), sq
 
 /// Like [`simple`] for SQL we built from configuration numbers only.
 pub async fn simple_owned(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-    conn.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await.map(|_| ())
+    conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+        .await
+        .map(|_| ())
 }
 
 /// Ping used by `/health`.

@@ -7,9 +7,9 @@ pub mod values;
 
 use std::time::Duration;
 
+use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Postgres;
 
 use crate::error::ToolError;
 use executor::{Limits, simple};
@@ -63,16 +63,31 @@ pub struct PooledTx {
 
 impl PooledTx {
     /// Acquire a connection and `BEGIN` (READ ONLY when asked), with the per-call limits.
-    pub async fn begin(pools: &Pools, read_only: bool, limits: &Limits) -> Result<PooledTx, ToolError> {
+    pub async fn begin(
+        pools: &Pools,
+        read_only: bool,
+        limits: &Limits,
+    ) -> Result<PooledTx, ToolError> {
         let mut last = None;
         // Two attempts: a pooled connection may have died while idle (database restart); that
         // shows up here, before anything ran, so trying once more on a fresh one is safe.
         for _ in 0..2 {
-            let mut conn = pools.main.acquire().await.map_err(|e| ToolError::from_sqlx(e, 0))?;
-            let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+            let mut conn = pools
+                .main
+                .acquire()
+                .await
+                .map_err(|e| ToolError::from_sqlx(e, 0))?;
+            let begin = if read_only {
+                "BEGIN READ ONLY"
+            } else {
+                "BEGIN"
+            };
             // The backend pid rides along in the same round trip: it is what a cancel request
             // needs if this call is abandoned mid-statement.
-            let sql = format!("{begin}; {}; SELECT pg_backend_pid()", limits.set_local_sql());
+            let sql = format!(
+                "{begin}; {}; SELECT pg_backend_pid()",
+                limits.set_local_sql()
+            );
             match begin_returning_pid(&mut conn, sql).await {
                 Ok(pid) => {
                     return Ok(PooledTx {
@@ -135,9 +150,14 @@ impl Drop for PooledTx {
     }
 }
 
-async fn begin_returning_pid(conn: &mut sqlx::PgConnection, sql: String) -> Result<i32, sqlx::Error> {
+async fn begin_returning_pid(
+    conn: &mut sqlx::PgConnection,
+    sql: String,
+) -> Result<i32, sqlx::Error> {
     use sqlx::Row;
-    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.last()
         .map(|r| r.try_get::<i32, _>(0))
         .unwrap_or_else(|| Err(sqlx::Error::RowNotFound))

@@ -14,7 +14,7 @@ use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::db::executor::Limits;
-use crate::error::ToolError;
+use crate::error::{DbError, ToolError};
 use crate::http::metrics::Metrics;
 
 /// How long a second call on a busy handle waits for its turn before `session_busy`.
@@ -90,11 +90,17 @@ pub struct Slot {
     failed: Mutex<Option<String>>,
     statements: AtomicU64,
     worked: Mutex<bool>,
+    /// A call was abandoned mid-statement: the connection still owes us that statement's
+    /// outcome, which must be read and discarded before the next use.
+    needs_drain: std::sync::atomic::AtomicBool,
 }
 
 impl Slot {
     fn idle(&self) -> Duration {
-        self.last_used.lock().map(|t| t.elapsed()).unwrap_or_default()
+        self.last_used
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
     }
 
     fn state(&self) -> &'static str {
@@ -194,14 +200,21 @@ impl Sessions {
     }
 
     /// Open a transaction on a new dedicated connection and mint its handle.
-    pub async fn begin(&self, owner: &str, isolation: Isolation, read_only: bool) -> Result<Value, ToolError> {
+    pub async fn begin(
+        &self,
+        owner: &str,
+        isolation: Isolation,
+        read_only: bool,
+    ) -> Result<Value, ToolError> {
         {
             // Count open and still-connecting sessions under one lock, so that a burst of
             // begins cannot overshoot the limit; refuse at once rather than queue.
             let map = self.inner.map.lock().expect("session map lock");
             let pending = self.inner.connecting.load(Ordering::SeqCst);
             if map.len() + pending >= self.inner.max {
-                self.inner.metrics.inc("coldquery_sessions_total", &[("event", "refused")]);
+                self.inner
+                    .metrics
+                    .inc("coldquery_sessions_total", &[("event", "refused")]);
                 return Err(ToolError::LimitExceeded(format!(
                     "all {} sessions are in use (COLDQUERY_MAX_SESSIONS); commit or roll back one \
                      you hold (pg_tx list shows yours), or retry later",
@@ -219,18 +232,26 @@ impl Sessions {
             .lock()
             .expect("session map lock")
             .insert(slot.id.clone(), slot);
-        self.inner.metrics.inc("coldquery_sessions_total", &[("event", "begun")]);
+        self.inner
+            .metrics
+            .inc("coldquery_sessions_total", &[("event", "begun")]);
         Ok(view)
     }
 
-    async fn open(&self, owner: &str, isolation: Isolation, read_only: bool) -> Result<Arc<Slot>, ToolError> {
+    async fn open(
+        &self,
+        owner: &str,
+        isolation: Isolation,
+        read_only: bool,
+    ) -> Result<Arc<Slot>, ToolError> {
         let connect = PgConnection::connect_with(&self.inner.options);
         let mut conn = match tokio::time::timeout(Duration::from_secs(5), connect).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(ToolError::from_sqlx(e, 0)),
             Err(_) => {
                 return Err(ToolError::Unavailable(
-                    "could not open a session connection within 5s; check GET /health and retry".into(),
+                    "could not open a session connection within 5s; check GET /health and retry"
+                        .into(),
                 ));
             }
         };
@@ -244,10 +265,9 @@ impl Sessions {
             .fetch_all(&mut conn)
             .await
             .map_err(|e| ToolError::from_sqlx(e, 0))?;
-        let pid: i32 = rows
-            .last()
-            .and_then(|r| r.try_get(0).ok())
-            .ok_or_else(|| ToolError::Unavailable("could not read the session's backend pid; retry".into()))?;
+        let pid: i32 = rows.last().and_then(|r| r.try_get(0).ok()).ok_or_else(|| {
+            ToolError::Unavailable("could not read the session's backend pid; retry".into())
+        })?;
         Ok(Arc::new(Slot {
             id: new_handle()?,
             owner: owner.to_owned(),
@@ -260,6 +280,7 @@ impl Sessions {
             failed: Mutex::new(None),
             statements: AtomicU64::new(0),
             worked: Mutex::new(false),
+            needs_drain: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -315,24 +336,45 @@ impl Sessions {
             }));
         }
         slot.touch();
-        Ok(SessionGuard {
+        let mut g = SessionGuard {
             slot,
             conn: Some(guard),
             sessions: self.clone(),
             in_statement: false,
-        })
+        };
+        if g.slot.needs_drain.swap(false, Ordering::SeqCst) {
+            // The first round trip returns the abandoned statement's outcome (usually
+            // "canceling statement due to user request"); the second proves the connection
+            // is back in step. If it is not, the session is lost, and we say so.
+            let _ = tokio::time::timeout(Duration::from_secs(5), g.conn().ping()).await;
+            let ok = matches!(
+                tokio::time::timeout(Duration::from_secs(5), g.conn().ping()).await,
+                Ok(Ok(()))
+            );
+            if !ok {
+                return Err(g.mark_lost("its connection did not recover from a cancelled call"));
+            }
+        }
+        Ok(g)
     }
 
     fn bury(&self, slot: &Slot, tomb: Tombstone) {
-        self.inner.map.lock().expect("session map lock").remove(&slot.id);
+        self.inner
+            .map
+            .lock()
+            .expect("session map lock")
+            .remove(&slot.id);
         let mut t = self.inner.tombstones.lock().expect("tombstone lock");
         if t.len() >= TOMBSTONE_MAX {
             let cutoff = Instant::now() - TOMBSTONE_TTL;
             t.retain(|_, (_, _, at)| *at > cutoff);
-            if t.len() >= TOMBSTONE_MAX {
-                if let Some(oldest) = t.iter().min_by_key(|(_, (_, _, at))| *at).map(|(k, _)| k.clone()) {
-                    t.remove(&oldest);
-                }
+            if t.len() >= TOMBSTONE_MAX
+                && let Some(oldest) = t
+                    .iter()
+                    .min_by_key(|(_, (_, _, at))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                t.remove(&oldest);
             }
         }
         t.insert(slot.id.clone(), (slot.owner.clone(), tomb, Instant::now()));
@@ -360,14 +402,21 @@ impl Sessions {
     pub async fn close_owned_by(&self, owner: &str) {
         let slots: Vec<Arc<Slot>> = {
             let mut map = self.inner.map.lock().expect("session map lock");
-            let ids: Vec<String> = map.iter().filter(|(_, s)| s.owner == owner).map(|(k, _)| k.clone()).collect();
+            let ids: Vec<String> = map
+                .iter()
+                .filter(|(_, s)| s.owner == owner)
+                .map(|(k, _)| k.clone())
+                .collect();
             ids.iter().filter_map(|k| map.remove(k)).collect()
         };
         for slot in slots {
             self.cancel_if_busy(&slot).await;
             let mut g = slot.conn.lock().await;
             Self::rollback_and_close(&mut g).await;
-            self.inner.metrics.inc("coldquery_sessions_total", &[("event", "closed_with_mcp_session")]);
+            self.inner.metrics.inc(
+                "coldquery_sessions_total",
+                &[("event", "closed_with_mcp_session")],
+            );
             tracing::info!(session = %slot.id, "MCP session ended: rolled back and closed its transaction");
         }
     }
@@ -381,7 +430,14 @@ impl Sessions {
 
     /// Roll back and close every open handle (graceful shutdown).
     pub async fn close_all(&self) {
-        let slots: Vec<Arc<Slot>> = self.inner.map.lock().expect("session map lock").drain().map(|(_, s)| s).collect();
+        let slots: Vec<Arc<Slot>> = self
+            .inner
+            .map
+            .lock()
+            .expect("session map lock")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for slot in slots {
             self.cancel_if_busy(&slot).await;
             let mut g = slot.conn.lock().await;
@@ -405,14 +461,18 @@ impl Sessions {
         let mut n = 0;
         for slot in due {
             // A handle whose call is running is not idle, whatever its clock says.
-            let Ok(mut g) = slot.conn.clone().try_lock_owned() else { continue };
+            let Ok(mut g) = slot.conn.clone().try_lock_owned() else {
+                continue;
+            };
             if slot.idle() < ttl {
                 continue;
             }
             let idle_s = slot.idle().as_secs();
             self.bury(&slot, Tombstone::Expired { idle_s });
             Self::rollback_and_close(&mut g).await;
-            self.inner.metrics.inc("coldquery_sessions_total", &[("event", "reaped")]);
+            self.inner
+                .metrics
+                .inc("coldquery_sessions_total", &[("event", "reaped")]);
             tracing::info!(session = %slot.id, idle_s, "session expired: rolled back and closed");
             n += 1;
         }
@@ -420,7 +480,10 @@ impl Sessions {
     }
 
     /// Run the reaper until `stop` is cancelled.
-    pub fn spawn_reaper(&self, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_reaper(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         // Check often enough that a handle never outlives its TTL by more than a quarter of it
         // (and at most 15 s), without spinning for tiny test TTLs.
@@ -493,10 +556,9 @@ pub struct SessionGuard {
 impl SessionGuard {
     /// The dedicated connection.
     pub fn conn(&mut self) -> &mut PgConnection {
-        self.conn
-            .as_mut()
-            .and_then(|g| g.as_mut())
-            .expect("a guard is only handed out for an open connection, and callers stop after mark_lost")
+        self.conn.as_mut().and_then(|g| g.as_mut()).expect(
+            "a guard is only handed out for an open connection, and callers stop after mark_lost",
+        )
     }
 
     /// Whether the connection is still there (false after `mark_lost`).
@@ -545,12 +607,20 @@ impl SessionGuard {
     /// The connection died: drop the handle and leave a tombstone saying so.
     pub fn mark_lost(&mut self, reason: &str) -> ToolError {
         self.in_statement = false;
-        self.sessions.bury(&self.slot, Tombstone::Lost { reason: reason.to_owned() });
+        self.sessions.bury(
+            &self.slot,
+            Tombstone::Lost {
+                reason: reason.to_owned(),
+            },
+        );
         if let Some(g) = self.conn.as_mut() {
             // Dropping the connection closes its socket; PostgreSQL aborts the transaction.
             g.take();
         }
-        self.sessions.inner.metrics.inc("coldquery_sessions_total", &[("event", "lost")]);
+        self.sessions
+            .inner
+            .metrics
+            .inc("coldquery_sessions_total", &[("event", "lost")]);
         ToolError::SessionLost(format!(
             "session {} lost its database connection ({reason}); the transaction was rolled back \
              and nothing was saved. Start again with pg_tx begin",
@@ -563,10 +633,22 @@ impl SessionGuard {
     pub async fn finish(mut self, commit: bool) -> Result<bool, ToolError> {
         let failed = self.failure();
         let id = self.slot.id.clone();
-        self.sessions.inner.map.lock().expect("session map lock").remove(&id);
-        let mut g = self.conn.take().expect("guard holds the connection until finish");
+        self.sessions
+            .inner
+            .map
+            .lock()
+            .expect("session map lock")
+            .remove(&id);
+        let mut g = self
+            .conn
+            .take()
+            .expect("guard holds the connection until finish");
         let mut conn = g.take().expect("guard connection is open");
-        let sql = if commit && failed.is_none() { "COMMIT" } else { "ROLLBACK" };
+        let sql = if commit && failed.is_none() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
         let res = sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sql)).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
         let metrics = &self.sessions.inner.metrics;
@@ -577,19 +659,21 @@ impl SessionGuard {
             }
             (Ok(_), true, Some(reason)) => {
                 metrics.inc("coldquery_sessions_total", &[("event", "rolled_back")]);
-                Err(ToolError::Database {
+                Err(ToolError::database(DbError {
                     sqlstate: Some("25P02".into()),
                     message: format!(
                         "COMMIT did not commit: the transaction had failed earlier ({reason}) so \
                          PostgreSQL rolled it back; nothing was saved"
                     ),
                     detail: None,
-                    hint: Some("start again with pg_tx begin and redo the work; use savepoints \
+                    hint: Some(
+                        "start again with pg_tx begin and redo the work; use savepoints \
                                 (pg_tx savepoint / rollback_to) to survive a failing statement"
-                        .into()),
+                            .into(),
+                    ),
                     position: None,
                     operation_index: None,
-                })
+                }))
             }
             (Ok(_), false, _) => {
                 metrics.inc("coldquery_sessions_total", &[("event", "rolled_back")]);
@@ -600,14 +684,13 @@ impl SessionGuard {
                 let err = ToolError::from_sqlx(e, 0);
                 Err(match err {
                     // A deferred constraint or serialization failure at COMMIT: rolled back.
-                    ToolError::Database { sqlstate, message, detail, hint, .. } => ToolError::Database {
-                        sqlstate,
-                        message: format!("COMMIT failed and the transaction was rolled back: {message}"),
-                        detail,
-                        hint,
-                        position: None,
-                        operation_index: None,
-                    },
+                    ToolError::Database(mut d) => {
+                        d.message = format!(
+                            "COMMIT failed and the transaction was rolled back: {}",
+                            d.message
+                        );
+                        ToolError::Database(d)
+                    }
                     _ => ToolError::SessionLost(format!(
                         "session {id} lost its connection at {sql}; the transaction was rolled back"
                     )),
@@ -624,6 +707,7 @@ impl Drop for SessionGuard {
             // then aborted, so say so on the next call instead of pretending it continued.
             *self.slot.failed.lock().expect("failed lock") =
                 Some("a call was cancelled while its statement ran".into());
+            self.slot.needs_drain.store(true, Ordering::SeqCst);
             let pool = self.sessions.inner.cancel_pool.clone();
             let pid = self.slot.pid;
             tokio::spawn(async move { cancel_backend(&pool, pid).await });
@@ -636,12 +720,17 @@ impl Drop for SessionGuard {
 pub async fn cancel_backend(pool: &PgPool, pid: i32) {
     let res = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(pool),
+        sqlx::query("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .execute(pool),
     )
     .await;
     match res {
         Ok(Ok(_)) => tracing::info!(pid, "cancelled an abandoned statement in PostgreSQL"),
-        _ => tracing::warn!(pid, "could not send a cancel request for an abandoned statement"),
+        _ => tracing::warn!(
+            pid,
+            "could not send a cancel request for an abandoned statement"
+        ),
     }
 }
 
@@ -660,8 +749,17 @@ mod tests {
 
     #[test]
     fn isolation_levels_parse_in_the_contract_spelling() {
-        assert_eq!(Isolation::parse("serializable").unwrap(), Isolation::Serializable);
-        assert_eq!(Isolation::parse("Repeatable Read").unwrap(), Isolation::RepeatableRead);
-        assert!(matches!(Isolation::parse("chaos"), Err(ToolError::InvalidInput(_))));
+        assert_eq!(
+            Isolation::parse("serializable").unwrap(),
+            Isolation::Serializable
+        );
+        assert_eq!(
+            Isolation::parse("Repeatable Read").unwrap(),
+            Isolation::RepeatableRead
+        );
+        assert!(matches!(
+            Isolation::parse("chaos"),
+            Err(ToolError::InvalidInput(_))
+        ));
     }
 }

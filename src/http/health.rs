@@ -36,7 +36,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
             .into_response(),
         Ok(Err(e)) => unavailable(describe(&e), sessions, version),
         Err(_) => unavailable(
-            format!("the database did not answer SELECT 1 within {}s", HEALTH_TIMEOUT.as_secs()),
+            format!(
+                "the database did not answer SELECT 1 within {}s",
+                HEALTH_TIMEOUT.as_secs()
+            ),
             sessions,
             version,
         ),
@@ -80,7 +83,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         sessions_open: state.sessions.open_count() as u64,
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&g),
     )
         .into_response()

@@ -12,16 +12,56 @@ const BUCKETS: [f64; 14] = [
 
 /// Name, type and help of every series we export, so `# HELP`/`# TYPE` are always right.
 const FAMILIES: &[(&str, &str, &str)] = &[
-    ("coldquery_http_requests_total", "counter", "HTTP requests by route and status."),
-    ("coldquery_tool_calls_total", "counter", "Tool calls by tool, action and outcome (ok or an error category)."),
-    ("coldquery_tool_call_duration_seconds", "histogram", "Tool call latency by tool and action."),
-    ("coldquery_policy_refusals_total", "counter", "Calls refused by the safety policy, by tool and action."),
-    ("coldquery_truncated_results_total", "counter", "Results cut at a cap, by reason (rows or bytes)."),
-    ("coldquery_database_errors_total", "counter", "Database errors by SQLSTATE class (first two characters)."),
-    ("coldquery_pool_connections", "gauge", "Stateless pool connections by state (idle, in_use)."),
-    ("coldquery_pool_max_connections", "gauge", "Configured size of the stateless pool."),
-    ("coldquery_sessions_open", "gauge", "pg_tx sessions open now."),
-    ("coldquery_sessions_total", "counter", "pg_tx session events: begun, committed, rolled_back, reaped, refused, lost, closed_with_mcp_session."),
+    (
+        "coldquery_http_requests_total",
+        "counter",
+        "HTTP requests by route and status.",
+    ),
+    (
+        "coldquery_tool_calls_total",
+        "counter",
+        "Tool calls by tool, action and outcome (ok or an error category).",
+    ),
+    (
+        "coldquery_tool_call_duration_seconds",
+        "histogram",
+        "Tool call latency by tool and action.",
+    ),
+    (
+        "coldquery_policy_refusals_total",
+        "counter",
+        "Calls refused by the safety policy, by tool and action.",
+    ),
+    (
+        "coldquery_truncated_results_total",
+        "counter",
+        "Results cut at a cap, by reason (rows or bytes).",
+    ),
+    (
+        "coldquery_database_errors_total",
+        "counter",
+        "Database errors by SQLSTATE class (first two characters).",
+    ),
+    (
+        "coldquery_pool_connections",
+        "gauge",
+        "Stateless pool connections by state (idle, in_use).",
+    ),
+    (
+        "coldquery_pool_max_connections",
+        "gauge",
+        "Configured size of the stateless pool.",
+    ),
+    (
+        "coldquery_sessions_open",
+        "gauge",
+        "pg_tx sessions open now.",
+    ),
+    (
+        "coldquery_sessions_total",
+        "counter",
+        "pg_tx session events: begun, committed, rolled_back, reaped, refused, lost, closed_with_mcp_session.",
+    ),
 ];
 
 #[derive(Default)]
@@ -61,7 +101,10 @@ fn label_string(labels: &[(&str, &str)]) -> String {
         if i > 0 {
             s.push(',');
         }
-        let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let v = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let _ = write!(s, "{k}=\"{v}\"");
     }
     s
@@ -76,13 +119,20 @@ impl Metrics {
 
     /// Add one to a counter.
     pub fn inc(&self, name: &'static str, labels: &[(&str, &str)]) {
-        *self.lock().counters.entry((name, label_string(labels))).or_default() += 1;
+        *self
+            .lock()
+            .counters
+            .entry((name, label_string(labels)))
+            .or_default() += 1;
     }
 
     /// Record one observation (seconds) in a histogram.
     pub fn observe(&self, name: &'static str, labels: &[(&str, &str)], seconds: f64) {
         let mut inner = self.lock();
-        let h = inner.histograms.entry((name, label_string(labels))).or_default();
+        let h = inner
+            .histograms
+            .entry((name, label_string(labels)))
+            .or_default();
         for (i, le) in BUCKETS.iter().enumerate() {
             if seconds <= *le {
                 h.buckets[i] += 1;
@@ -109,17 +159,26 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} {kind}");
             match *kind {
                 "counter" => {
-                    for ((name, labels), v) in inner.counters.iter().filter(|((n, _), _)| n == family) {
+                    for ((name, labels), v) in
+                        inner.counters.iter().filter(|((n, _), _)| n == family)
+                    {
                         let _ = writeln!(out, "{name}{{{labels}}} {v}");
                     }
                 }
                 "histogram" => {
-                    for ((name, labels), h) in inner.histograms.iter().filter(|((n, _), _)| n == family) {
+                    for ((name, labels), h) in
+                        inner.histograms.iter().filter(|((n, _), _)| n == family)
+                    {
                         let sep = if labels.is_empty() { "" } else { "," };
                         for (i, le) in BUCKETS.iter().enumerate() {
-                            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}", h.buckets[i]);
+                            let _ = writeln!(
+                                out,
+                                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}",
+                                h.buckets[i]
+                            );
                         }
-                        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
+                        let _ =
+                            writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
                         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
                         let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
                     }
@@ -150,10 +209,25 @@ mod tests {
     #[test]
     fn counters_and_histograms_render_in_prometheus_text() {
         let m = Metrics::default();
-        m.inc("coldquery_tool_calls_total", &[("tool", "pg_query"), ("action", "read"), ("outcome", "ok")]);
-        m.inc("coldquery_tool_calls_total", &[("tool", "pg_query"), ("action", "read"), ("outcome", "ok")]);
-        m.observe("coldquery_tool_call_duration_seconds", &[("tool", "pg_query"), ("action", "read")], 0.003);
-        let g = Gauges { pool_idle: 2, pool_in_use: 1, pool_max: 10, sessions_open: 0 };
+        m.inc(
+            "coldquery_tool_calls_total",
+            &[("tool", "pg_query"), ("action", "read"), ("outcome", "ok")],
+        );
+        m.inc(
+            "coldquery_tool_calls_total",
+            &[("tool", "pg_query"), ("action", "read"), ("outcome", "ok")],
+        );
+        m.observe(
+            "coldquery_tool_call_duration_seconds",
+            &[("tool", "pg_query"), ("action", "read")],
+            0.003,
+        );
+        let g = Gauges {
+            pool_idle: 2,
+            pool_in_use: 1,
+            pool_max: 10,
+            sessions_open: 0,
+        };
         let text = m.render(&g);
         assert!(text.contains(
             "coldquery_tool_calls_total{tool=\"pg_query\",action=\"read\",outcome=\"ok\"} 2"

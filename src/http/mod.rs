@@ -57,7 +57,10 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         .nest_service("/mcp", mcp)
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -72,8 +75,9 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     .to_owned();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    state
-        .metrics
-        .inc("coldquery_http_requests_total", &[("route", &route), ("status", &status)]);
+    state.metrics.inc(
+        "coldquery_http_requests_total",
+        &[("route", &route), ("status", &status)],
+    );
     res
 }

@@ -57,7 +57,9 @@ impl Drop for McpSessionTag {
 
 fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Result<T, ToolError> {
     serde_json::from_value(args).map_err(|e| {
-        ToolError::InvalidInput(format!("bad arguments for {tool}: {e}; see the tool's input schema"))
+        ToolError::InvalidInput(format!(
+            "bad arguments for {tool}: {e}; see the tool's input schema"
+        ))
     })
 }
 
@@ -150,9 +152,16 @@ impl ServerHandler for ColdQueryServer {
             .take(32)
             .collect::<String>();
         // Metrics label values must come from a small set: unknown actions are bucketed.
-        let action_label = if tools::is_known_action(&tool, &action) { action.as_str() } else { "invalid" };
+        let action_label = if tools::is_known_action(&tool, &action) {
+            action.as_str()
+        } else {
+            "invalid"
+        };
         let started = Instant::now();
-        let session_arg = args.get("session_id").and_then(Value::as_str).map(str::to_owned);
+        let session_arg = args
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         // A cancelled call (notifications/cancelled, or the HTTP request went away) drops the
         // dispatch future; the connection guards inside then cancel the statement in PostgreSQL.
         let outcome = tokio::select! {
@@ -165,7 +174,9 @@ impl ServerHandler for ColdQueryServer {
         let hints = if tool == "pg_tx" {
             Vec::new()
         } else {
-            self.state.sessions.hints(&caller.owner, session_arg.as_deref())
+            self.state
+                .sessions
+                .hints(&caller.owner, session_arg.as_deref())
         };
         let elapsed = started.elapsed();
         let metrics = &self.state.metrics;
@@ -183,7 +194,12 @@ impl ServerHandler for ColdQueryServer {
                 if let Some(reason) = value.get("truncated_by").and_then(Value::as_str) {
                     metrics.inc("coldquery_truncated_results_total", &[("reason", reason)]);
                 }
-                tracing::info!(tool, action = action_label, ms = elapsed.as_millis() as u64, "tool call ok");
+                tracing::info!(
+                    tool,
+                    action = action_label,
+                    ms = elapsed.as_millis() as u64,
+                    "tool call ok"
+                );
                 let mut value = value;
                 if !hints.is_empty() {
                     value["hints"] = Value::Array(hints);
@@ -194,21 +210,34 @@ impl ServerHandler for ColdQueryServer {
                 let category = e.category();
                 metrics.inc(
                     "coldquery_tool_calls_total",
-                    &[("tool", &tool), ("action", action_label), ("outcome", category)],
+                    &[
+                        ("tool", &tool),
+                        ("action", action_label),
+                        ("outcome", category),
+                    ],
                 );
                 if let ToolError::PolicyDenied(_) = e {
-                    metrics.inc("coldquery_policy_refusals_total", &[("tool", &tool), ("action", action_label)]);
+                    metrics.inc(
+                        "coldquery_policy_refusals_total",
+                        &[("tool", &tool), ("action", action_label)],
+                    );
                 }
-                if let ToolError::Database { sqlstate: Some(code), .. } = &e {
+                if let Some(code) = e.sqlstate() {
                     let class: String = code.chars().take(2).collect();
                     metrics.inc("coldquery_database_errors_total", &[("class", &class)]);
                 }
-                tracing::info!(tool, action = action_label, category, ms = elapsed.as_millis() as u64, "tool call failed");
+                tracing::info!(
+                    tool,
+                    action = action_label,
+                    category,
+                    ms = elapsed.as_millis() as u64,
+                    "tool call failed"
+                );
                 let mut r = failure(&e);
-                if !hints.is_empty() {
-                    if let Some(Value::Object(o)) = r.structured_content.as_mut() {
-                        o.insert("hints".into(), Value::Array(hints));
-                    }
+                if !hints.is_empty()
+                    && let Some(Value::Object(o)) = r.structured_content.as_mut()
+                {
+                    o.insert("hints".into(), Value::Array(hints));
                 }
                 r
             }

@@ -6,11 +6,11 @@ use serde_json::{Map, Value, json};
 
 use crate::db::PooledTx;
 use crate::db::executor::simple;
+use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::db::sessions::SessionGuard;
+use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::tx::{is_connection_gone, session_simple, settle_error};
-use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
-use crate::error::ToolError;
 use crate::safety::classify::{self, ExplainTarget, Parsed, StatementClass};
 use crate::state::AppState;
 
@@ -117,7 +117,13 @@ fn require_sql(args: &QueryArgs) -> Result<&str, ToolError> {
 
 /// Parse and classify, turning parser errors into `invalid_input` with a position.
 pub(crate) fn parse(sql: &str) -> Result<Parsed, ToolError> {
-    classify::parse_one(sql).map_err(|e| ToolError::InvalidInput(e.to_string()))
+    classify::parse_one(sql).map_err(|e| match e {
+        // Several statements is a rule of ours, not a mistake in the SQL.
+        classify::ClassifyError::MultipleStatements { .. } => {
+            ToolError::PolicyDenied(e.to_string())
+        }
+        _ => ToolError::InvalidInput(e.to_string()),
+    })
 }
 
 fn refused(r: classify::Refusal) -> ToolError {
@@ -136,7 +142,11 @@ async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Val
     let st = StatementRef::from(&parsed);
     let params = args.params.clone().unwrap_or_default();
     let mut tx = PooledTx::begin(&state.pools, true, limits).await?;
-    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Read)).await;
+    let res = with_deadline(
+        limits,
+        run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Read),
+    )
+    .await;
     // Reads are always rolled back: even a statement that slipped past the classifier cannot
     // leave anything behind (and the transaction is READ ONLY besides).
     tx.abandon().await;
@@ -159,7 +169,11 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
     let st = StatementRef::from(&parsed);
     let params = args.params.clone().unwrap_or_default();
     let mut tx = PooledTx::begin(&state.pools, false, limits).await?;
-    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Write)).await;
+    let res = with_deadline(
+        limits,
+        run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Write),
+    )
+    .await;
     let rows = match res {
         Ok(r) => r,
         Err(e) => {
@@ -181,7 +195,11 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
 }
 
 fn explain_statement(parsed: &Parsed, analyze: bool) -> StatementRef {
-    let options = if analyze { "FORMAT JSON, ANALYZE, BUFFERS" } else { "FORMAT JSON" };
+    let options = if analyze {
+        "FORMAT JSON, ANALYZE, BUFFERS"
+    } else {
+        "FORMAT JSON"
+    };
     StatementRef {
         body: format!("EXPLAIN ({options}) {}", parsed.sql()),
         command: "EXPLAIN".into(),
@@ -222,8 +240,15 @@ async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<
     // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
     let read_only = !(analyze && target == ExplainTarget::Write);
     let mut tx = PooledTx::begin(&state.pools, read_only, limits).await?;
-    let one = Limits { max_rows: 1, ..*limits };
-    let res = with_deadline(limits, run_statement(tx.conn(), sql, &st, &params, &one, RowMode::Verbatim)).await;
+    let one = Limits {
+        max_rows: 1,
+        ..*limits
+    };
+    let res = with_deadline(
+        limits,
+        run_statement(tx.conn(), sql, &st, &params, &one, RowMode::Verbatim),
+    )
+    .await;
     tx.abandon().await;
     explain_json(res?, analyze, analyze && target == ExplainTarget::Write)
 }
@@ -233,8 +258,14 @@ pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
     let root = plan.get(0).unwrap_or(plan);
     let top = root.get("Plan").cloned().unwrap_or(Value::Null);
     let mut s = Map::new();
-    s.insert("total_cost".into(), top.get("Total Cost").cloned().unwrap_or(Value::Null));
-    s.insert("plan_rows".into(), top.get("Plan Rows").cloned().unwrap_or(Value::Null));
+    s.insert(
+        "total_cost".into(),
+        top.get("Total Cost").cloned().unwrap_or(Value::Null),
+    );
+    s.insert(
+        "plan_rows".into(),
+        top.get("Plan Rows").cloned().unwrap_or(Value::Null),
+    );
     if analyzed {
         let ms = root
             .get("Execution Time")
@@ -242,7 +273,10 @@ pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
             .cloned()
             .unwrap_or(Value::Null);
         s.insert("actual_total_ms".into(), ms);
-        s.insert("actual_rows".into(), top.get("Actual Rows").cloned().unwrap_or(Value::Null));
+        s.insert(
+            "actual_rows".into(),
+            top.get("Actual Rows").cloned().unwrap_or(Value::Null),
+        );
     }
     // Breadth-first over the plan tree: the first few nodes are where the cost is decided.
     let mut nodes = Vec::new();
@@ -251,7 +285,9 @@ pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
         if nodes.len() >= 5 {
             break;
         }
-        let Some(kind) = n.get("Node Type").and_then(Value::as_str) else { continue };
+        let Some(kind) = n.get("Node Type").and_then(Value::as_str) else {
+            continue;
+        };
         let mut label = kind.to_owned();
         if let Some(rel) = n.get("Relation Name").and_then(Value::as_str) {
             label.push_str(&format!(" on {rel}"));
@@ -315,19 +351,31 @@ async fn run_operations(
     let mut budget = limits.max_bytes;
     for (i, (op, p)) in ops.iter().zip(parsed).enumerate() {
         let st = StatementRef::from(p);
-        let mode = if p.class() == StatementClass::Read { RowMode::Read } else { RowMode::Write };
-        let op_limits = Limits { max_bytes: budget.max(1), ..*limits };
+        let mode = if p.class() == StatementClass::Read {
+            RowMode::Read
+        } else {
+            RowMode::Write
+        };
+        let op_limits = Limits {
+            max_bytes: budget.max(1),
+            ..*limits
+        };
         let rows = run_statement(conn, &op.sql, &st, &op.params, &op_limits, mode)
             .await
             .map_err(|e| (i, e))?;
         let v = rowset_json(&rows, &op_limits);
-        budget = budget.saturating_sub(serde_json::to_vec(&v["rows"]).map(|b| b.len()).unwrap_or(0));
+        budget =
+            budget.saturating_sub(serde_json::to_vec(&v["rows"]).map(|b| b.len()).unwrap_or(0));
         results.push(v);
     }
     Ok(results)
 }
 
-async fn transaction(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+async fn transaction(
+    state: &AppState,
+    args: &QueryArgs,
+    limits: &Limits,
+) -> Result<Value, ToolError> {
     let (ops, parsed, all_reads) = prepare_operations(args)?;
     let dry_run = args.dry_run.unwrap_or(false);
     if !all_reads && !dry_run && !args.autocommit.unwrap_or(false) {
@@ -379,11 +427,11 @@ async fn under_savepoint<T>(
     session_simple(g, open).await?;
     g.start_statement();
     let res = f(g.conn()).await;
-    if let Err(e) = &res {
-        if is_connection_gone(e) {
-            let e = res.err().expect("checked above");
-            return Err(settle_error(g, e));
-        }
+    if let Err(e) = &res
+        && is_connection_gone(e)
+    {
+        let e = res.err().expect("checked above");
+        return Err(settle_error(g, e));
     }
     let close = if res.is_ok() && keep {
         "RELEASE SAVEPOINT coldquery_sp"
@@ -398,7 +446,11 @@ async fn under_savepoint<T>(
 }
 
 /// pg_query inside a pg_tx session.
-async fn in_session(g: &mut SessionGuard, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+async fn in_session(
+    g: &mut SessionGuard,
+    args: &QueryArgs,
+    limits: &Limits,
+) -> Result<Value, ToolError> {
     let params = args.params.clone().unwrap_or_default();
     match args.action.as_str() {
         "read" => {
@@ -446,7 +498,10 @@ async fn in_session(g: &mut SessionGuard, args: &QueryArgs, limits: &Limits) -> 
             let analyze = args.analyze.unwrap_or(false);
             let st = explain_statement(&parsed, analyze);
             let read_only = !(analyze && target == ExplainTarget::Write);
-            let one = Limits { max_rows: 1, ..*limits };
+            let one = Limits {
+                max_rows: 1,
+                ..*limits
+            };
             let rows = under_savepoint(g, read_only, false, async |c| {
                 run_statement(c, sql, &st, &params, &one, RowMode::Verbatim).await
             })
@@ -464,7 +519,8 @@ async fn in_session(g: &mut SessionGuard, args: &QueryArgs, limits: &Limits) -> 
                     .map_err(|(i, e)| e.at_operation(i))
             })
             .await?;
-            let mut out = json!({ "committed": false, "applied_to_session": !dry_run, "results": results });
+            let mut out =
+                json!({ "committed": false, "applied_to_session": !dry_run, "results": results });
             if dry_run {
                 out["dry_run"] = json!(true);
             }

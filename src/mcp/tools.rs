@@ -170,19 +170,23 @@ fn pg_tx_output_schema() -> Value {
 
 /// Every tool this build serves.
 pub fn all() -> Vec<Tool> {
-    let pg_query = Tool::new("pg_query", PG_QUERY_DESCRIPTION, object(pg_query_input_schema()))
-        .with_title("PostgreSQL query")
-        .with_raw_output_schema(object(pg_query_output_schema()))
-        .with_annotations(
-            ToolAnnotations::with_title("PostgreSQL query")
-                // write can modify and delete data; read/explain cannot, but annotations are
-                // per tool, so they must describe the worst action.
-                .read_only(false)
-                .destructive(true)
-                .idempotent(false)
-                // Only the configured database is touched.
-                .open_world(false),
-        );
+    let pg_query = Tool::new(
+        "pg_query",
+        PG_QUERY_DESCRIPTION,
+        object(pg_query_input_schema()),
+    )
+    .with_title("PostgreSQL query")
+    .with_raw_output_schema(object(pg_query_output_schema()))
+    .with_annotations(
+        ToolAnnotations::with_title("PostgreSQL query")
+            // write can modify and delete data; read/explain cannot, but annotations are
+            // per tool, so they must describe the worst action.
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            // Only the configured database is touched.
+            .open_world(false),
+    );
     let pg_tx = Tool::new("pg_tx", PG_TX_DESCRIPTION, object(pg_tx_input_schema()))
         .with_title("PostgreSQL transactions")
         .with_raw_output_schema(object(pg_tx_output_schema()))

@@ -27,7 +27,15 @@ pub struct TxArgs {
 }
 
 /// The actions, for the schema and error messages.
-pub const ACTIONS: &[&str] = &["begin", "commit", "rollback", "savepoint", "release", "rollback_to", "list"];
+pub const ACTIONS: &[&str] = &[
+    "begin",
+    "commit",
+    "rollback",
+    "savepoint",
+    "release",
+    "rollback_to",
+    "list",
+];
 
 fn need_session(args: &TxArgs) -> Result<&str, ToolError> {
     args.session_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -76,7 +84,10 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
         "savepoint" | "release" | "rollback_to" => {
             let id = need_session(&args)?;
             let raw = args.savepoint_name.as_deref().ok_or_else(|| {
-                ToolError::InvalidInput(format!("pg_tx {} needs savepoint_name, e.g. before_update", args.action))
+                ToolError::InvalidInput(format!(
+                    "pg_tx {} needs savepoint_name, e.g. before_update",
+                    args.action
+                ))
             })?;
             let name = Ident::parse("savepoint_name", raw).map_err(ToolError::InvalidInput)?;
             let sql = match args.action.as_str() {
@@ -110,7 +121,10 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
 pub fn is_connection_gone(e: &ToolError) -> bool {
     match e {
         ToolError::Unavailable(_) => true,
-        ToolError::Database { sqlstate: Some(c), .. } => c.starts_with("57P") || c.starts_with("08"),
+        ToolError::Database(d) => d
+            .sqlstate
+            .as_deref()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
         _ => false,
     }
 }

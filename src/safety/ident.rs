@@ -15,8 +15,13 @@ impl Ident {
     /// Validate `raw` as a plain identifier: a letter or `_`, then letters, digits, `_` or `$`,
     /// at most 63 bytes. Case is kept (it is quoted), so `MyTable` means exactly `"MyTable"`.
     pub fn parse(what: &str, raw: &str) -> Result<Ident, String> {
-        let ok_first = raw.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
-        let ok_rest = raw.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        let ok_first = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_');
+        let ok_rest = raw
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
         if raw.is_empty() || !ok_first || !ok_rest || raw.len() > MAX_LEN {
             let shown: String = raw.chars().take(40).collect();
             return Err(format!(
@@ -46,15 +51,32 @@ mod tests {
 
     #[test]
     fn valid_names_are_quoted_verbatim() {
-        for (raw, quoted) in [("sp1", "\"sp1\""), ("_x$", "\"_x$\""), ("MyPoint", "\"MyPoint\""), ("été", "\"été\"")] {
-            assert_eq!(Ident::parse("savepoint_name", raw).unwrap().to_string(), quoted);
+        for (raw, quoted) in [
+            ("sp1", "\"sp1\""),
+            ("_x$", "\"_x$\""),
+            ("MyPoint", "\"MyPoint\""),
+            ("été", "\"été\""),
+        ] {
+            assert_eq!(
+                Ident::parse("savepoint_name", raw).unwrap().to_string(),
+                quoted
+            );
         }
     }
 
     #[test]
     fn anything_else_is_refused_with_an_example() {
         let long = "a".repeat(64);
-        for raw in ["", "1abc", "a b", "a;drop table t", "a\"b", "a-b", long.as_str(), "a.b"] {
+        for raw in [
+            "",
+            "1abc",
+            "a b",
+            "a;drop table t",
+            "a\"b",
+            "a-b",
+            long.as_str(),
+            "a.b",
+        ] {
             let e = Ident::parse("savepoint_name", raw).unwrap_err();
             assert!(e.contains("invalid savepoint_name"), "{raw}: {e}");
         }

@@ -59,7 +59,9 @@ pub const ERAS: [Era; 2] = [Era::Session, Era::Stateless];
 /// Start the app against a fresh database. `tweak` adjusts the configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let db_name = format!("cq_test_{:016x}", rand_u64());
-    let mut admin = PgConnection::connect(&admin_url()).await.expect("admin connection to the local PostgreSQL");
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("admin connection to the local PostgreSQL");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
         .execute(&mut admin)
         .await
@@ -75,7 +77,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let state = app.state();
     let handle = tokio::spawn(app.run_until_stopped());
     let db = PgPool::connect(&url).await.expect("verification pool");
-    TestApp { addr, db_name, db, state, stop, handle }
+    TestApp {
+        addr,
+        db_name,
+        db,
+        state,
+        stop,
+        handle,
+    }
 }
 
 /// Start the app with the default configuration.
@@ -86,7 +95,12 @@ pub async fn spawn_app() -> TestApp {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -164,7 +178,9 @@ impl McpClient {
 
     /// Call a tool; returns the raw result (success or isError).
     pub async fn call_raw(&self, tool: &str, args: Value) -> CallToolResult {
-        let Value::Object(map) = args else { panic!("tool arguments must be an object") };
+        let Value::Object(map) = args else {
+            panic!("tool arguments must be an object")
+        };
         self.inner
             .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
             .await
@@ -174,10 +190,19 @@ impl McpClient {
     /// Call a tool that must succeed; returns structuredContent.
     pub async fn ok(&self, tool: &str, args: Value) -> Value {
         let r = self.call_raw(tool, args.clone()).await;
-        assert_ne!(r.is_error, Some(true), "expected success for {args}, got {}", text_of(&r));
-        let s = r.structured_content.clone().expect("structuredContent present");
+        assert_ne!(
+            r.is_error,
+            Some(true),
+            "expected success for {args}, got {}",
+            text_of(&r)
+        );
+        let s = r
+            .structured_content
+            .clone()
+            .expect("structuredContent present");
         // The text block carries the same data (contract §3).
-        let text: Value = serde_json::from_str(&text_of(&r)).expect("text block is the JSON result");
+        let text: Value =
+            serde_json::from_str(&text_of(&r)).expect("text block is the JSON result");
         assert_eq!(text, s, "text and structured content differ");
         s
     }
@@ -185,16 +210,30 @@ impl McpClient {
     /// Call a tool that must fail; returns structuredContent.error and checks the category.
     pub async fn err(&self, tool: &str, args: Value, category: &str) -> Value {
         let r = self.call_raw(tool, args.clone()).await;
-        assert_eq!(r.is_error, Some(true), "expected an error for {args}, got {}", text_of(&r));
-        let e = r.structured_content.clone().expect("structuredContent present")["error"].clone();
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "expected an error for {args}, got {}",
+            text_of(&r)
+        );
+        let e = r
+            .structured_content
+            .clone()
+            .expect("structuredContent present")["error"]
+            .clone();
         assert_eq!(e["category"], category, "wrong category for {args}: {e}");
-        assert!(text_of(&r).starts_with(category), "text must start with the category: {}", text_of(&r));
+        assert!(
+            text_of(&r).starts_with(category),
+            "text must start with the category: {}",
+            text_of(&r)
+        );
         e
     }
 
     /// Shortcut: pg_query read.
     pub async fn read(&self, sql: &str) -> Value {
-        self.ok("pg_query", json!({"action": "read", "sql": sql})).await
+        self.ok("pg_query", json!({"action": "read", "sql": sql}))
+            .await
     }
 
     /// The underlying rmcp client.
