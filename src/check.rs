@@ -1,5 +1,6 @@
 //! `coldquery check`: configuration, connectivity, server version and role privileges as a
-//! readable report on stderr; exit code 0 when the database is usable, 1 when not.
+//! readable report on stderr; exit code 0 when the database is usable, 1 when not. Also
+//! `coldquery health`, the container healthcheck.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -71,6 +72,49 @@ pub async fn run(config: &Config) -> ExitCode {
                 "  FAIL role query: {}",
                 crate::error::ToolError::from_sqlx(e, 0)
             );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `coldquery health`: ask the running server's `/health` on this machine and exit 0 on 200,
+/// 1 otherwise. Made for container healthchecks, so the image needs no curl or wget.
+pub async fn health(config: &Config) -> ExitCode {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = config.listen;
+    // A wildcard listen address is reached through loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut buf = Vec::with_capacity(1024);
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(buf)) => {
+            let text = String::from_utf8_lossy(&buf);
+            let ok = text.starts_with("HTTP/1.1 200");
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+            eprintln!("{body}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(Err(e)) => {
+            eprintln!("health: cannot reach {addr}: {e}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("health: no answer from {addr} within 3s");
             ExitCode::FAILURE
         }
     }

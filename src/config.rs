@@ -29,6 +29,9 @@ pub enum Command {
     Serve,
     /// Check configuration, connectivity and role privileges; exit 0 when usable, 1 when not.
     Check,
+    /// Probe a running server's /health on this machine; exit 0 when it answers 200
+    /// (for container healthchecks).
+    Health,
 }
 
 /// Log output format.

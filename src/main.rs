@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
             }
         }
         Command::Check => coldquery::check::run(&cli.config).await,
+        Command::Health => coldquery::check::health(&cli.config).await,
     }
 }
 

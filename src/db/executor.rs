@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use serde_json::Value;
-use sqlx::postgres::{PgArguments, PgConnection, PgTypeInfo, PgTypeKind};
+use sqlx::postgres::{PgArguments, PgConnection, PgTypeInfo};
 use sqlx::{
     Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row, SqlSafeStr, Statement,
 };
@@ -130,14 +130,6 @@ enum ColumnPlan {
     Raw,
 }
 
-fn is_array(ty: &PgTypeInfo) -> bool {
-    match ty.kind() {
-        PgTypeKind::Array(_) => true,
-        PgTypeKind::Domain(base) => is_array(base),
-        _ => false,
-    }
-}
-
 /// Quote an identifier PostgreSQL gave us (a column name) for our own generated SQL.
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -158,7 +150,7 @@ fn cast_wrapper(
         .map(|((name, ty), alias)| {
             let expr = if values::decoder_for(ty).is_some() {
                 format!("_cq.{alias}")
-            } else if is_array(ty) {
+            } else if values::array_needs_text_array(ty) {
                 format!("_cq.{alias}::text[]")
             } else {
                 format!("_cq.{alias}::text")
@@ -454,11 +446,21 @@ mod tests {
     #[test]
     fn cast_wrapper_renames_positionally_and_quotes_names() {
         let cols = vec![
-            ("a\"b".to_owned(), PgTypeInfo::with_name("int4")),
-            ("a\"b".to_owned(), PgTypeInfo::with_name("money")),
+            (
+                "a\"b".to_owned(),
+                PgTypeInfo::with_oid(sqlx::postgres::types::Oid(23)),
+            ),
+            (
+                "a\"b".to_owned(),
+                PgTypeInfo::with_oid(sqlx::postgres::types::Oid(790)),
+            ),
         ];
         let (sql, prefix) = cast_wrapper("SELECT 1, 2::money", &cols, false, Some(11));
-        assert!(sql.starts_with("SELECT _cq.c1"), "{sql}");
+        assert!(sql.starts_with("SELECT _cq.c1 AS"), "{sql}");
+        assert!(
+            sql.contains("_cq.c2::text AS"),
+            "money is cast to text: {sql}"
+        );
         assert!(sql.contains("AS \"a\"\"b\""), "{sql}");
         assert!(sql.ends_with("AS _cq(c1, c2) LIMIT 11"), "{sql}");
         assert_eq!(&sql[..prefix], sql.split("SELECT 1").next().unwrap());
