@@ -9,8 +9,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Switch};
 use crate::db::Pools;
+use crate::db::audit::Audit;
 use crate::db::executor::Limits;
 use crate::db::sessions::Sessions;
 use crate::http;
@@ -33,7 +34,7 @@ impl App {
         let pools = Pools::connect_lazy(options.clone(), config.pool_size);
         let metrics = Arc::new(Metrics::default());
         let sessions = Sessions::new(
-            options,
+            options.clone(),
             config.max_sessions,
             config.session_ttl,
             Limits {
@@ -45,12 +46,18 @@ impl App {
             metrics.clone(),
             pools.health.clone(),
         );
+        let auth = crate::http::auth::AuthConfig::from_config(&config)
+            .map_err(anyhow::Error::msg)
+            .context("reading the bearer tokens")?;
+        let audit = Audit::new(options.clone(), config.audit == Switch::On);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (COLDQUERY_LISTEN)", config.listen))?;
         let state = AppState {
             config: Arc::new(config),
             pools,
+            audit,
+            auth: Arc::new(auth),
             sessions,
             metrics,
             started: Instant::now(),
@@ -95,6 +102,22 @@ impl App {
             "coldquery serving MCP on /mcp"
         );
         let reaper = state.sessions.spawn_reaper(shutdown.clone());
+        if state.auth.enabled() {
+            tracing::info!("bearer tokens required on /mcp");
+        } else {
+            tracing::warn!(
+                "no COLDQUERY_AUTH_TOKENS: /mcp accepts any client that passes the Host/Origin checks"
+            );
+        }
+        let startup = {
+            let state = state.clone();
+            // Migrations and the privilege report wait for the database without delaying
+            // readiness: /health answers (503) even while PostgreSQL is still starting.
+            tokio::spawn(async move {
+                state.audit.migrate().await;
+                crate::check::warn_about_privileges(&state.pools.health).await;
+            })
+        };
         let stop = shutdown.clone();
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -112,7 +135,9 @@ impl App {
         // Order matters: no request is running now, so every open transaction is rolled back
         // and its connection closed before the pools go.
         reaper.abort();
+        startup.abort();
         state.sessions.close_all().await;
+        state.audit.close().await;
         state.pools.main.close().await;
         state.pools.health.close().await;
         tracing::info!("shutdown complete");

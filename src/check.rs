@@ -15,6 +15,36 @@ const ROLE_QUERY: &str = "SELECT current_user::text, rolsuper, rolbypassrls, \
      current_setting('server_version'), current_database()::text \
      FROM pg_roles WHERE rolname = current_user";
 
+/// Tables in user schemas that the role owns: an owner can ALTER or DROP them whatever the
+/// grants say, so a shared database should use a non-owner role for ColdQuery.
+const OWNED_TABLES: &str = "SELECT count(*) FROM pg_tables WHERE tableowner = current_user \
+     AND schemaname NOT IN ('pg_catalog', 'information_schema', 'coldquery')";
+
+/// Warn loudly at start-up when the role is a superuser, bypasses RLS, or owns tables
+/// (contract §5 rule 7). Waits for the database, at most a minute.
+pub async fn warn_about_privileges(pool: &sqlx::PgPool) {
+    for _ in 0..12 {
+        let role = sqlx::query(ROLE_QUERY).fetch_one(pool).await;
+        let owned: Result<i64, _> = sqlx::query_scalar(OWNED_TABLES).fetch_one(pool).await;
+        match (role, owned) {
+            (Ok(row), Ok(owned)) => {
+                let user: String = row.get(0);
+                if row.get::<bool, _>(1) {
+                    tracing::warn!(role = %user, "the database role is a SUPERUSER: ColdQuery's guards are only as strong as the role; use a least-privilege role (README, Security model)");
+                }
+                if row.get::<bool, _>(2) {
+                    tracing::warn!(role = %user, "the database role has BYPASSRLS: row-level security policies do not apply to it");
+                }
+                if owned > 0 {
+                    tracing::warn!(role = %user, tables = owned, "the database role owns tables: an owner can ALTER or DROP them regardless of grants; consider a non-owner role");
+                }
+                return;
+            }
+            _ => tokio::time::sleep(Duration::from_secs(5)).await,
+        }
+    }
+}
+
 /// Run the check and return the process exit code.
 pub async fn run(config: &Config) -> ExitCode {
     eprintln!("coldquery {} check", env!("CARGO_PKG_VERSION"));

@@ -43,6 +43,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// On/off switch used by flags such as `--audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
 /// Every setting of the server. Field docs become `--help`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -104,6 +113,28 @@ pub struct Config {
     /// message, text copy included, stays under 1 MiB).
     #[arg(long, env = "COLDQUERY_MAX_RESULT_BYTES", default_value = "256KiB", value_parser = parse_result_bytes)]
     pub max_result_bytes: usize,
+
+    /// Audit every write, DDL and admin action to coldquery.audit_log (created at start-up).
+    #[arg(long, env = "COLDQUERY_AUDIT", default_value = "on")]
+    pub audit: Switch,
+
+    /// Bearer tokens for /mcp, comma-separated `name=token` (a bare token is named token-N).
+    /// Empty: no authentication.
+    #[arg(long, env = "COLDQUERY_AUTH_TOKENS", hide_env_values = true)]
+    pub auth_tokens: Option<Secret>,
+
+    /// File of bearer tokens, one `name=token` per line (`#` comments allowed).
+    #[arg(long, env = "COLDQUERY_AUTH_TOKENS_FILE")]
+    pub auth_tokens_file: Option<std::path::PathBuf>,
+
+    /// Trust the Tailscale-User-Login header as the principal. Only safe when /mcp is reachable
+    /// through `tailscale serve` alone: anyone who can reach the port directly can forge it.
+    #[arg(
+        long,
+        env = "COLDQUERY_TRUST_TAILSCALE_HEADERS",
+        default_value_t = false
+    )]
+    pub trust_tailscale_headers: bool,
 
     /// Log format on stderr.
     #[arg(long, env = "COLDQUERY_LOG_FORMAT", default_value = "text")]

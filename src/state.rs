@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::db::Pools;
+use crate::db::audit::Audit;
 use crate::db::sessions::Sessions;
 use crate::http::metrics::Metrics;
 
@@ -16,6 +17,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Database pools.
     pub pools: Pools,
+    /// The audit log writer.
+    pub audit: Audit,
+    /// Bearer tokens and Tailscale trust for /mcp.
+    pub auth: Arc<crate::http::auth::AuthConfig>,
     /// pg_tx sessions (dedicated connections).
     pub sessions: Sessions,
     /// Prometheus registry.

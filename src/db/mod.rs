@@ -1,6 +1,7 @@
 //! Database access: the pools, the executor (limits, caps, binding), value mapping, and the
 //! transaction shapes stateless calls run in (read-only and rolled back, committed, dry-run).
 
+pub mod audit;
 pub mod executor;
 pub mod sessions;
 pub mod values;

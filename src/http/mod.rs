@@ -1,6 +1,7 @@
 //! The HTTP surface: `/mcp` (rmcp streamable HTTP, with Host/Origin validation and a body
 //! limit), `/health` and `/metrics`, plus request counting.
 
+pub mod auth;
 pub mod caller;
 pub mod health;
 pub mod metrics;
@@ -49,6 +50,7 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         mcp_config,
     );
     let mcp = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_auth))
         .layer(middleware::from_fn(caller::tag_caller))
         .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))
         .service(mcp);

@@ -157,6 +157,8 @@ impl ServerHandler for ColdQueryServer {
         } else {
             "invalid"
         };
+        let audit_args =
+            crate::db::audit::is_audited(&tool, action_label, &args).then(|| args.clone());
         let started = Instant::now();
         let session_arg = args
             .get("session_id")
@@ -179,6 +181,19 @@ impl ServerHandler for ColdQueryServer {
                 .hints(&caller.owner, session_arg.as_deref())
         };
         let elapsed = started.elapsed();
+        if let Some(args) = audit_args {
+            // Written on the audit pool, outside any transaction of the caller's: a rollback
+            // cannot erase it.
+            let row = crate::db::audit::row_for(
+                &caller,
+                &tool,
+                action_label,
+                &args,
+                &outcome,
+                elapsed.as_secs_f64() * 1000.0,
+            );
+            self.state.audit.record(row).await;
+        }
         let metrics = &self.state.metrics;
         metrics.observe(
             "coldquery_tool_call_duration_seconds",

@@ -162,7 +162,19 @@ pub struct McpClient {
 impl McpClient {
     /// Connect to `url` speaking `era`.
     pub async fn connect(url: &str, era: Era) -> McpClient {
-        let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
+        Self::connect_with_token(url, era, None).await
+    }
+
+    /// Connect with a bearer token.
+    pub async fn connect_with_token(url: &str, era: Era, token: Option<&str>) -> McpClient {
+        let mut config =
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                url.to_owned(),
+            );
+        if let Some(t) = token {
+            config = config.auth_header(t.to_owned());
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
         let lifecycle = match era {
             Era::Session => ClientLifecycleMode::Initialize,
             Era::Stateless => ClientLifecycleMode::Discover {
