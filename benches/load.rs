@@ -165,6 +165,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn main() {
     let o = opts();
     setup(&o.database_url).await;
+    if o.sessions == 0 {
+        return; // set-up only
+    }
     let rss_before = rss_kib(o.server_pid);
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let started = Instant::now();

@@ -52,6 +52,7 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
     let mcp = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_auth))
         .layer(middleware::from_fn(caller::tag_caller))
+        .layer(middleware::from_fn(delete_answers_no_content))
         .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))
         .service(mcp);
 
@@ -64,6 +65,17 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             count_requests,
         ))
         .with_state(state)
+}
+
+/// rmcp answers a session DELETE with 202; the Python SDK treats only 200/204 as success and
+/// logs a failure for every clean close. The session is gone by then, so 204 is the truth.
+async fn delete_answers_no_content(req: Request, next: Next) -> Response {
+    let is_delete = req.method() == axum::http::Method::DELETE;
+    let mut res = next.run(req).await;
+    if is_delete && res.status() == axum::http::StatusCode::ACCEPTED {
+        *res.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    res
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""Interop check: ColdQuery driven by the official MCP Python SDK (PyPI package `mcp`).
+
+Two modes, one scenario each (scripts/interop runs both):
+
+  --mode default  `mcp.Client(transport)` with the SDK's default `mode="auto"`: it probes
+                  `server/discover` and adopts 2026-07-28 (stateless, no Mcp-Session-Id) when the
+                  server offers it. We require exactly that: a silent fall-back to the initialize
+                  handshake would hide a broken 2026-07-28 path, so it fails the check.
+  --mode legacy   the classic low-level path: `streamable_http_client` + `ClientSession.initialize()`
+                  (2025-11-25, the server hands out an Mcp-Session-Id). Also checks that a pg_tx
+                  handle left open is rolled back when the SDK ends its session (HTTP DELETE).
+
+Both modes then: list tools (the tools of expected-surface.json, each with an outputSchema), read
+`SELECT 41 + 1 AS answer` (rows == [[42]]), a write without autocommit is refused
+(policy_denied), pg_tx begin -> pg_query write (INSERT) with the handle -> not visible outside the
+transaction -> pg_tx commit -> a fresh read sees the row; then the resources and prompts that
+expected-surface.json lists as active.
+
+Exit status 0 when every check passed; 1 with a message naming the failed check otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import urllib.request
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx2  # the HTTP client the SDK itself uses (a dependency of `mcp`)
+import mcp
+from importlib.metadata import version as dist_version
+from mcp import Client, ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+HERE = Path(__file__).resolve().parent
+EXPECTED_PROTOCOL = {"default": "2026-07-28", "legacy": "2025-11-25"}
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(cond: bool, what: str, detail: Any = None) -> None:
+    if not cond:
+        msg = what if detail is None else f"{what}: {detail}"
+        raise CheckFailed(msg)
+    print(f"  ok  {what}")
+
+
+def note(msg: str) -> None:
+    print(f"  note {msg}")
+
+
+def short(v: Any, n: int = 600) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s if len(s) <= n else s[:n] + "…"
+
+
+class Wire:
+    """Records what crossed the wire (request headers and methods, response headers) by httpx2
+    event hooks on the http client handed to the SDK's transport."""
+
+    def __init__(self) -> None:
+        self.session_ids: set[str] = set()
+        self.methods: list[str] = []
+        self.deletes: list[int] = []
+
+    async def on_request(self, request: httpx2.Request) -> None:
+        if request.method == "POST":
+            try:
+                body = json.loads(request.content or b"null")
+            except (ValueError, httpx2.RequestNotRead):
+                body = None
+            for m in body if isinstance(body, list) else [body]:
+                if isinstance(m, dict) and "method" in m:
+                    self.methods.append(m["method"])
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        sid = response.headers.get("mcp-session-id")
+        if sid:
+            self.session_ids.add(sid)
+        if response.request.method == "DELETE":
+            self.deletes.append(response.status_code)
+
+    def client(self) -> httpx2.AsyncClient:
+        c = create_mcp_http_client()
+        c.event_hooks = {"request": [self.on_request], "response": [self.on_response]}
+        return c
+
+
+class Api:
+    """The same calls over `mcp.Client` (default mode) or `mcp.ClientSession` (legacy mode)."""
+
+    def __init__(self, obj: Client | ClientSession) -> None:
+        self.obj = obj
+
+    async def tool(self, name: str, args: dict[str, Any]):
+        return await self.obj.call_tool(name, args)
+
+    async def _pages(self, method: str, field: str) -> list[Any]:
+        items: list[Any] = []
+        cursor = None
+        for _ in range(50):
+            fn = getattr(self.obj, method)
+            if isinstance(self.obj, Client):
+                page = await fn(cursor=cursor)
+            else:
+                page = await fn(params=mcp.types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+            items.extend(getattr(page, field))
+            cursor = page.next_cursor
+            if not cursor:
+                return items
+        raise CheckFailed(f"{method}: pagination did not end after 50 pages")
+
+    async def tools(self):
+        return await self._pages("list_tools", "tools")
+
+    async def resources(self):
+        return await self._pages("list_resources", "resources")
+
+    async def templates(self):
+        return await self._pages("list_resource_templates", "resource_templates")
+
+    async def prompts(self):
+        return await self._pages("list_prompts", "prompts")
+
+    async def read(self, uri: str):
+        return await self.obj.read_resource(uri)
+
+    async def prompt(self, name: str, args: dict[str, str]):
+        return await self.obj.get_prompt(name, args)
+
+
+def text_of(result) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content if getattr(c, "type", None) == "text")
+
+
+def ok_result(result, what: str) -> dict[str, Any]:
+    """A successful tool result: not isError, structuredContent present, and the text block is the
+    same JSON (contract §3)."""
+    check(not result.is_error, f"{what}: not isError", None if not result.is_error else text_of(result))
+    sc = result.structured_content
+    check(isinstance(sc, dict), f"{what}: structuredContent is an object", short(sc))
+    try:
+        as_text = json.loads(text_of(result))
+    except ValueError:
+        as_text = None
+    check(as_text == sc, f"{what}: the text block carries the same JSON as structuredContent", short(text_of(result)))
+    return sc
+
+
+async def run_checks(api: Api, args: argparse.Namespace, surface: dict[str, Any]) -> None:
+    table, label = args.table, args.label
+
+    # --- tools/list ---------------------------------------------------------------------------
+    tools = {t.name: t for t in await api.tools()}
+    print(f"  tools: {sorted(tools)}")
+    for name in surface["tools"]:
+        t = tools.get(name)
+        check(t is not None, f"tools/list has {name}", sorted(tools))
+        check(bool((t.description or "").strip()), f"{name} has a description")
+        ins = t.input_schema or {}
+        check(ins.get("type") == "object" and "oneOf" not in ins, f"{name} inputSchema is a flat object schema", short(ins))
+        outs = t.output_schema
+        check(isinstance(outs, dict) and outs.get("type") == "object", f"{name} has an object outputSchema", short(outs))
+    for name in surface.get("tools_pending", []):
+        if name in tools:
+            note(f"pending tool {name} is served now: move it to 'tools' in expected-surface.json")
+
+    # --- read ---------------------------------------------------------------------------------
+    r = await api.tool("pg_query", {"action": "read", "sql": "SELECT 41 + 1 AS answer"})
+    sc = ok_result(r, "pg_query read")
+    check(sc.get("rows") == [[42]], "read SELECT 41 + 1 AS answer -> rows == [[42]]", short(sc))
+    check(sc.get("columns") == [{"name": "answer", "type": "int4"}], "read columns == [answer int4]", short(sc.get("columns")))
+
+    # --- default-deny write, as a tool error (not a protocol error) ----------------------------
+    insert = f"INSERT INTO {table} (client, note) VALUES ($1, $2) RETURNING id"
+    r = await api.tool("pg_query", {"action": "write", "sql": insert, "params": [label, "denied"]})
+    check(r.is_error is True, "write without autocommit/session_id is refused (isError)", short(text_of(r)))
+    check(text_of(r).startswith("policy_denied"), "the refusal's text starts with policy_denied", short(text_of(r)))
+    err = (r.structured_content or {}).get("error") or {}
+    check(err.get("category") == "policy_denied", "structuredContent.error.category == policy_denied", short(r.structured_content))
+
+    # --- begin -> write -> (invisible outside) -> commit -> visible ----------------------------
+    sc = ok_result(await api.tool("pg_tx", {"action": "begin"}), "pg_tx begin")
+    handle = sc.get("session_id")
+    check(isinstance(handle, str) and len(handle) >= 16, "pg_tx begin returns structuredContent.session_id", short(sc))
+
+    note_text = f"written by {args.client_name} through a pg_tx handle"
+    sc = ok_result(
+        await api.tool("pg_query", {"action": "write", "sql": insert, "params": [label, note_text], "session_id": handle}),
+        "pg_query write with session_id",
+    )
+    check(sc.get("rows_affected") == 1, "the write affected 1 row", short(sc))
+    check(len(sc.get("rows") or []) == 1, "RETURNING id gave one row", short(sc.get("rows")))
+    check((sc.get("session") or {}).get("id") == handle, "the write result names the session", short(sc.get("session")))
+
+    count_sql = f"SELECT count(*) AS n FROM {table} WHERE client = $1"
+    sc = ok_result(await api.tool("pg_query", {"action": "read", "sql": count_sql, "params": [label]}), "read outside the transaction")
+    check(sc.get("rows") == [[0]], "the uncommitted row is not visible outside the transaction", short(sc.get("rows")))
+
+    sc = ok_result(await api.tool("pg_tx", {"action": "commit", "session_id": handle}), "pg_tx commit")
+
+    sc = ok_result(
+        await api.tool("pg_query", {"action": "read", "sql": f"SELECT client, note FROM {table} WHERE client = $1", "params": [label]}),
+        "read after commit",
+    )
+    check(sc.get("rows") == [[label, note_text]], "after commit the row is there", short(sc.get("rows")))
+
+    r = await api.tool("pg_tx", {"action": "commit", "session_id": handle})
+    check(r.is_error is True and text_of(r).startswith("session_not_found"), "the handle is gone after commit (session_not_found)", short(text_of(r)))
+
+    # --- resources and prompts (expected-surface.json) ------------------------------------------
+    await check_resources_and_prompts(api, surface)
+
+
+async def check_resources_and_prompts(api: Api, surface: dict[str, Any]) -> None:
+    want_res, want_tpl, want_pr = surface["resources"], surface["resource_templates"], surface["prompts"]
+    if want_res or surface.get("resources_pending"):
+        try:
+            served = {r.uri for r in await api.resources()}
+        except mcp.MCPError as e:
+            if want_res:
+                raise CheckFailed(f"resources/list failed: MCP error {e.code}: {e}")
+            note(f"resources/list is not offered yet (MCP error {e.code}: {e}); nothing in expected-surface.json requires it")
+            served = set()
+        for uri in want_res:
+            check(uri in served, f"resources/list has {uri}", sorted(served))
+            rr = await api.read(uri)
+            texts = [c.text for c in rr.contents if getattr(c, "text", None) is not None]
+            check(bool(texts), f"resources/read {uri} returns text contents")
+            try:
+                json.loads(texts[0])
+                parsed = True
+            except ValueError:
+                parsed = False
+            check(parsed, f"resources/read {uri} is JSON", short(texts[0]))
+        for uri in surface.get("resources_pending", []):
+            if uri in served:
+                note(f"pending resource {uri} is served now: move it to 'resources' in expected-surface.json")
+    if want_tpl or surface.get("resource_templates_pending"):
+        try:
+            served_t = {t.uri_template for t in await api.templates()}
+        except mcp.MCPError as e:
+            if want_tpl:
+                raise CheckFailed(f"resources/templates/list failed: MCP error {e.code}: {e}")
+            note(f"resources/templates/list is not offered yet (MCP error {e.code}: {e}); nothing in expected-surface.json requires it")
+            served_t = set()
+        for t in want_tpl:
+            check(t["uriTemplate"] in served_t, f"resources/templates/list has {t['uriTemplate']}", sorted(served_t))
+            rr = await api.read(t["read"])
+            texts = [c.text for c in rr.contents if getattr(c, "text", None) is not None]
+            check(bool(texts), f"resources/read {t['read']} returns text contents")
+            try:
+                json.loads(texts[0])
+                parsed = True
+            except ValueError:
+                parsed = False
+            check(parsed, f"resources/read {t['read']} is JSON", short(texts[0]))
+        for t in surface.get("resource_templates_pending", []):
+            if t["uriTemplate"] in served_t:
+                note(f"pending template {t['uriTemplate']} is served now: move it to 'resource_templates'")
+    if want_pr or surface.get("prompts_pending"):
+        try:
+            served_p = {p.name: p for p in await api.prompts()}
+        except mcp.MCPError as e:
+            if want_pr:
+                raise CheckFailed(f"prompts/list failed: MCP error {e.code}: {e}")
+            note(f"prompts/list is not offered yet (MCP error {e.code}: {e}); nothing in expected-surface.json requires it")
+            served_p = {}
+        for p in want_pr:
+            check(p["name"] in served_p, f"prompts/list has {p['name']}", sorted(served_p))
+            check(bool((served_p[p["name"]].description or "").strip()), f"prompt {p['name']} has a description")
+            got = await api.prompt(p["name"], p.get("arguments") or {})
+            texts = [getattr(m.content, "text", "") or "" for m in got.messages]
+            check(bool(got.messages) and any(texts), f"prompts/get {p['name']} returns text messages")
+            check(any("pg_" in t for t in texts), f"prompts/get {p['name']} refers to a pg_ tool", short(texts))
+        for p in surface.get("prompts_pending", []):
+            if p["name"] in served_p:
+                note(f"pending prompt {p['name']} is served now: move it to 'prompts' in expected-surface.json")
+
+
+def health(url: str) -> dict[str, Any]:
+    base = url.rsplit("/mcp", 1)[0]
+    with urllib.request.urlopen(f"{base}/health", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+async def main_default(args: argparse.Namespace, surface: dict[str, Any]) -> None:
+    wire = Wire()
+    async with wire.client() as hc:
+        # The default Client, as `Client(url)` builds it, with our http client so we can watch headers.
+        async with Client(streamable_http_client(args.url, http_client=hc)) as client:
+            print(f"  negotiated protocol version: {client.protocol_version}")
+            check(client.protocol_version == EXPECTED_PROTOCOL["default"], "default mode negotiated 2026-07-28", client.protocol_version)
+            await run_checks(Api(client), args, surface)
+    check("initialize" not in wire.methods, "no initialize was sent (stateless era)", wire.methods[:5])
+    check(not wire.session_ids, "the server handed out no Mcp-Session-Id", wire.session_ids)
+
+
+async def main_legacy(args: argparse.Namespace, surface: dict[str, Any]) -> None:
+    wire = Wire()
+    abandoned = f"{args.label}-abandoned"
+    async with AsyncExitStack() as stack:
+        hc = await stack.enter_async_context(wire.client())
+        read, write = await stack.enter_async_context(streamable_http_client(args.url, http_client=hc))
+        session = await stack.enter_async_context(ClientSession(read, write))
+        init = await session.initialize()
+        print(f"  negotiated protocol version: {init.protocol_version}")
+        check(init.protocol_version == EXPECTED_PROTOCOL["legacy"], "legacy mode negotiated 2025-11-25", init.protocol_version)
+        check(init.server_info.name == "coldquery", "serverInfo.name == coldquery", init.server_info)
+        check(len(wire.session_ids) == 1, "the server handed out one Mcp-Session-Id", wire.session_ids)
+        api = Api(session)
+        await run_checks(api, args, surface)
+
+        # A handle left open when the SDK ends its MCP session must be rolled back (contract §4).
+        open_before = health(args.url)["sessions"]["open"]
+        sc = ok_result(await api.tool("pg_tx", {"action": "begin"}), "pg_tx begin (to abandon)")
+        handle = sc["session_id"]
+        ok_result(
+            await api.tool(
+                "pg_query",
+                {"action": "write", "sql": f"INSERT INTO {args.table} (client, note) VALUES ($1, 'never committed')", "params": [abandoned], "session_id": handle},
+            ),
+            "write in the abandoned transaction",
+        )
+        check(health(args.url)["sessions"]["open"] == open_before + 1, "/health counts the open handle")
+    # Leaving the context: the SDK sends DELETE with the Mcp-Session-Id.
+    check(len(wire.deletes) == 1, "the SDK sent DELETE for its session", wire.deletes)
+    if wire.deletes[0] not in (200, 204):
+        note(f"DELETE answered {wire.deletes[0]}; this SDK logs 'Session termination failed: {wire.deletes[0]}' for anything but 200/204")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and health(args.url)["sessions"]["open"] != open_before:
+        await asyncio.sleep(0.1)
+    check(health(args.url)["sessions"]["open"] == open_before, "after DELETE the abandoned handle is closed (/health sessions.open back)", health(args.url)["sessions"])
+
+
+def flatten(e: BaseException):
+    """The leaf exceptions of an exception group (anyio task groups wrap what they raise)."""
+    if isinstance(e, BaseExceptionGroup):
+        for sub in e.exceptions:
+            yield from flatten(sub)
+    else:
+        yield e
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True, help="the server's MCP endpoint, e.g. http://127.0.0.1:19002/mcp")
+    ap.add_argument("--mode", choices=["default", "legacy"], required=True)
+    ap.add_argument("--table", default="interop_items", help="table (client text, note text) the runner created")
+    ap.add_argument("--label", required=True, help="unique value written to the table's client column")
+    ap.add_argument("--surface", default=str(HERE / "expected-surface.json"))
+    args = ap.parse_args()
+    args.client_name = f"python-sdk-{args.mode}"
+    surface = json.loads(Path(args.surface).read_text())
+    print(f"python SDK mcp {dist_version('mcp')}, mode {args.mode}, {args.url}")
+    try:
+        asyncio.run(main_default(args, surface) if args.mode == "default" else main_legacy(args, surface))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a failed check, or an SDK/transport error: report what it said
+        leaves = list(flatten(e))
+        checks = [x for x in leaves if isinstance(x, CheckFailed)]
+        for x in checks or leaves:
+            what = str(x) if isinstance(x, CheckFailed) else f"{type(x).__name__}: {x}"
+            print(f"FAIL python-sdk-{args.mode}: {what}", file=sys.stderr)
+        return 1
+    print(f"PASS python-sdk-{args.mode}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
