@@ -1,7 +1,16 @@
 -- ColdQuery's own schema: the audit log of every write, DDL and admin action (contract §5.6).
 -- Rows are written on a separate connection, outside the caller's transaction, so a rollback
 -- never erases the record of what was attempted.
-CREATE SCHEMA IF NOT EXISTS coldquery;
+-- Not `CREATE SCHEMA IF NOT EXISTS`: PostgreSQL checks the database's CREATE privilege before
+-- it looks for the schema, which would fail for a least-privilege role that owns a schema an
+-- administrator created for it.
+DO $$
+BEGIN
+    IF to_regnamespace('coldquery') IS NULL THEN
+        CREATE SCHEMA coldquery;
+    END IF;
+END
+$$;
 
 CREATE TABLE IF NOT EXISTS coldquery.audit_log (
     id            bigserial PRIMARY KEY,

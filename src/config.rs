@@ -186,7 +186,12 @@ impl Config {
     /// Connect options for the target database, following the precedence documented on
     /// `database_url`. Never logged: the options carry the password.
     pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
-        connect_options(self.database_url.as_ref(), &|name| std::env::var(name).ok())
+        // An empty DATABASE_URL (a blank line in an .env file) means "not set", like empty PG*.
+        let url = self
+            .database_url
+            .as_ref()
+            .filter(|u| !u.expose().trim().is_empty());
+        connect_options(url, &|name| std::env::var(name).ok())
     }
 
     /// A description of the target that is safe to log: user@host:port/database, no password.

@@ -278,3 +278,60 @@ async fn a_role_that_may_not_create_the_schema_still_serves_without_audit() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn a_least_privilege_role_owning_a_precreated_schema_gets_the_audit_log() {
+    let probe = spawn_app_with(|c| c.audit = coldquery::config::Switch::Off).await;
+    let role = format!("cq_owner_{}", &probe.db_name[8..]);
+    probe
+        .exec(&format!(
+            "CREATE ROLE {role} LOGIN; CREATE SCHEMA coldquery AUTHORIZATION {role}; \
+             CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};"
+        ))
+        .await;
+    let admin = common::admin_url();
+    let host = admin
+        .rsplit_once("//")
+        .unwrap()
+        .1
+        .split_once('@')
+        .unwrap()
+        .1
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_owned();
+    let mut config = coldquery::config::Config::with_database_url(&format!(
+        "postgres://{role}@{host}/{}",
+        probe.db_name
+    ));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let app = coldquery::app::App::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let stop = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    let c = McpClient::connect(&format!("http://{addr}/mcp"), Era::Stateless).await;
+    c.ok(
+        "pg_query",
+        json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "autocommit": true}),
+    )
+    .await;
+    c.close().await;
+    assert_eq!(
+        probe.scalar_i64("SELECT count(*) FROM coldquery.audit_log WHERE statement = 'INSERT INTO t VALUES (1)'").await,
+        1
+    );
+    stop.cancel();
+    let _ = handle.await;
+    probe
+        .exec(&format!(
+            "DROP SCHEMA coldquery CASCADE; DROP OWNED BY {role}"
+        ))
+        .await;
+    probe.finish().await;
+    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+            .execute(&mut admin)
+            .await;
+    }
+}

@@ -37,7 +37,7 @@ pub struct Audit {
 /// How long a write waits for start-up migrations before recording without them.
 const READY_WAIT: Duration = Duration::from_secs(5);
 
-fn migrator() -> Migrator {
+fn migrator(schema_exists: bool) -> Migrator {
     let mut m = Migrator::with_migrations(vec![Migration::new(
         1,
         "audit log".into(),
@@ -45,8 +45,12 @@ fn migrator() -> Migrator {
         sqlx::AssertSqlSafe(include_str!("../../migrations/0001_audit_log.sql")).into_sql_str(),
         false,
     )]);
-    // Our bookkeeping lives in our schema, not in the user's `public`.
-    m.create_schema("coldquery");
+    // Our bookkeeping lives in our schema, not in the user's `public`. Ask for the schema only
+    // when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+    // the schema exists, which a least-privilege role owning a pre-created schema lacks.
+    if !schema_exists {
+        m.create_schema("coldquery");
+    }
     m.dangerous_set_table_name("coldquery._sqlx_migrations");
     m
 }
@@ -84,7 +88,15 @@ impl Audit {
             return;
         }
         loop {
-            match migrator().run(&self.pool).await {
+            let exists =
+                sqlx::query_scalar::<_, bool>("SELECT to_regnamespace('coldquery') IS NOT NULL")
+                    .fetch_one(&self.pool)
+                    .await;
+            let result = match exists {
+                Ok(exists) => migrator(exists).run(&self.pool).await,
+                Err(e) => Err(sqlx::migrate::MigrateError::Execute(e)),
+            };
+            match result {
                 Ok(()) => {
                     let _ = self.set_state.send(AuditState::Ready);
                     tracing::info!("audit log ready (coldquery.audit_log)");

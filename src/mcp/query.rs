@@ -82,11 +82,11 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
     }
 }
 
-fn truncate_for_message(s: &str) -> String {
+pub(crate) fn truncate_for_message(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limits, ToolError> {
+pub(crate) fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limits, ToolError> {
     let cap = state.config.max_rows;
     let rows = match max_rows {
         Some(0) => {
@@ -126,7 +126,7 @@ pub(crate) fn parse(sql: &str) -> Result<Parsed, ToolError> {
     })
 }
 
-fn refused(r: classify::Refusal) -> ToolError {
+pub(crate) fn refused(r: classify::Refusal) -> ToolError {
     match r.use_instead {
         Some(other) if !r.reason.contains(other) => {
             ToolError::PolicyDenied(format!("{} (use {other} instead)", r.reason))
@@ -158,6 +158,10 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
     let parsed = parse(sql)?;
     classify::check_write(&parsed).map_err(refused)?;
     let dry_run = args.dry_run.unwrap_or(false);
+    if dry_run && !args.autocommit.unwrap_or(false) {
+        // Not authorized to write: the rollback must undo everything the statement does.
+        classify::check_rolled_back_write(&parsed).map_err(refused)?;
+    }
     if !dry_run && !args.autocommit.unwrap_or(false) {
         return Err(ToolError::PolicyDenied(
             "pg_query write is default-deny: add autocommit: true to run and commit this one \
@@ -234,6 +238,11 @@ async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<
     let parsed = parse(sql)?;
     let target = classify::check_explain(&parsed).map_err(refused)?;
     let analyze = args.analyze.unwrap_or(false);
+    if analyze && target == ExplainTarget::Write && !args.autocommit.unwrap_or(false) {
+        // EXPLAIN ANALYZE executes the write; without write authorization, nothing it does
+        // may escape the rollback.
+        classify::check_rolled_back_write(&parsed).map_err(refused)?;
+    }
     let st = explain_statement(&parsed, analyze);
     let params = args.params.clone().unwrap_or_default();
     // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
@@ -378,6 +387,13 @@ async fn transaction(
 ) -> Result<Value, ToolError> {
     let (ops, parsed, all_reads) = prepare_operations(args)?;
     let dry_run = args.dry_run.unwrap_or(false);
+    if dry_run && !args.autocommit.unwrap_or(false) {
+        for (i, p) in parsed.iter().enumerate() {
+            if p.class() != StatementClass::Read {
+                classify::check_rolled_back_write(p).map_err(|r| refused(r).at_operation(i))?;
+            }
+        }
+    }
     if !all_reads && !dry_run && !args.autocommit.unwrap_or(false) {
         return Err(ToolError::PolicyDenied(
             "pg_query transaction with writes is default-deny: add autocommit: true to run and \
@@ -413,7 +429,7 @@ const SP: &str = "coldquery_sp";
 /// Run `f` on the session's connection under a savepoint. `read_only` turns
 /// `transaction_read_only` on inside it; the savepoint is rolled back afterwards unless `keep`
 /// and `f` succeeded. Earlier work of the session is untouched either way.
-async fn under_savepoint<T>(
+pub(crate) async fn under_savepoint<T>(
     g: &mut SessionGuard,
     read_only: bool,
     keep: bool,
@@ -531,7 +547,7 @@ async fn in_session(
 
 /// Bound a call by the client-side deadline (the server-side statement_timeout fires first in
 /// normal operation; this catches a database that stopped answering).
-async fn with_deadline<T>(
+pub(crate) async fn with_deadline<T>(
     limits: &Limits,
     fut: impl std::future::Future<Output = Result<T, ToolError>>,
 ) -> Result<T, ToolError> {

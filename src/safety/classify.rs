@@ -2182,6 +2182,9 @@ const NOTIFY: &str = "it sends notifications to other sessions";
 const WAL: &str = "it acts on WAL, backups or replication, outside the transaction";
 const HIDDEN_SQL: &str = "it runs SQL given as a string, which cannot be checked";
 const STATS: &str = "it resets or overwrites statistics, which is not transactional";
+const SEED: &str = "it seeds random() for the rest of the connection's life, a state that outlives the call";
+const INDEX_STATE: &str =
+    "it changes index state that a rollback does not undo; use pg_query write (or pg_admin)";
 
 /// Functions refused by the checks, matched on the unqualified name, case-insensitively,
 /// whatever the schema (`pg_catalog.pg_read_file`, `"pg_read_file"`), wherever they are
@@ -2220,6 +2223,7 @@ const DENIED_FUNCTIONS: &[DeniedFunction] = &[
     prefix("pg_background_", true, REMOTE),
     // Session state.
     exact("set_config", true, SESSION),
+    exact("setseed", true, SEED),
     prefix("pg_advisory_lock", true, SESSION_LOCK),
     prefix("pg_try_advisory_lock", true, SESSION_LOCK),
     prefix("pg_advisory_unlock", true, SESSION_LOCK),
@@ -2239,6 +2243,11 @@ const DENIED_FUNCTIONS: &[DeniedFunction] = &[
     exact("lo_put", false, LARGE_OBJECT),
     exact("lo_from_bytea", false, LARGE_OBJECT),
     prefix("lo_truncate", false, LARGE_OBJECT),
+    // Index maintenance that works even in a READ ONLY transaction and is not rolled back.
+    exact("brin_summarize_new_values", false, INDEX_STATE),
+    exact("brin_summarize_range", false, INDEX_STATE),
+    exact("brin_desummarize_range", false, INDEX_STATE),
+    exact("gin_clean_pending_list", false, INDEX_STATE),
     // Notifications.
     exact("pg_notify", true, NOTIFY),
     // WAL, backups, replication.
@@ -2495,6 +2504,37 @@ pub(crate) fn check_write(p: &Parsed) -> Result<(), Refusal> {
         return Err(wrong_action(p, Action::Write));
     }
     check_tree(p, Action::Write, Scope::Writes)
+}
+
+/// Extra gate for a write that is run and rolled back by a caller who is NOT authorized to
+/// write (dry_run, or EXPLAIN ANALYZE, without autocommit or a session): a rollback must undo
+/// everything, so nothing may run whose effects escape it. DO and CALL are refused (their
+/// bodies cannot be inspected), and so is every denylisted function, including those a
+/// committed write may call (nextval, setval, large objects, index maintenance).
+/// Sequences advanced by column defaults (serial, identity) are the one known escape; the
+/// README says so.
+pub(crate) fn check_rolled_back_write(p: &Parsed) -> Result<(), Refusal> {
+    if matches!(p.stmt, NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_)) {
+        return Err(refuse(
+            format!(
+                "{} cannot be tried out in a dry run: its body is not inspected and may do things a rollback cannot undo; run it with autocommit: true or in a pg_tx session",
+                p.command()
+            ),
+            Some("pg_query write with autocommit: true"),
+        ));
+    }
+    for name in &p.facts.functions {
+        if let Some(denied) = denied_function(name) {
+            return Err(refuse(
+                format!(
+                    "function {name} is not allowed in a dry run or EXPLAIN ANALYZE without autocommit or a session: {}",
+                    denied.why
+                ),
+                Some("pg_query write with autocommit: true"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Gate for pg_query explain, which receives the bare statement and adds EXPLAIN itself.
