@@ -58,6 +58,7 @@ impl Pools {
 pub struct PooledTx {
     conn: PoolConnection<Postgres>,
     open: bool,
+    read_only: bool,
     pid: i32,
     cancel_pool: PgPool,
 }
@@ -94,6 +95,7 @@ impl PooledTx {
                     return Ok(PooledTx {
                         conn,
                         open: true,
+                        read_only,
                         pid,
                         cancel_pool: pools.health.clone(),
                     });
@@ -121,7 +123,21 @@ impl PooledTx {
     /// End the transaction: COMMIT when `commit`, else ROLLBACK. Returns whether PostgreSQL
     /// actually committed (a COMMIT of a failed transaction is reported as ROLLBACK).
     pub async fn finish(mut self, commit: bool) -> Result<bool, ToolError> {
-        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        // The connection goes back to a pool that serves everyone, so whatever session state
+        // the statement left behind is undone in the same round trip: settings changed and
+        // committed (e.g. by a DO block or an UPDATE of pg_settings), temporary tables,
+        // LISTENs, session advisory locks (not released by ROLLBACK; a user function can take
+        // one even in a READ ONLY transaction), cached sequence values. Reads cannot commit
+        // settings or create tables, so they only need the lock release.
+        let sql = match (commit, self.read_only) {
+            (true, _) => {
+                "COMMIT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+            }
+            (false, false) => {
+                "ROLLBACK; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+            }
+            (false, true) => "ROLLBACK; SELECT pg_advisory_unlock_all()",
+        };
         let res = sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(sql)).await;
         match res {
             Ok(_) => {
@@ -144,6 +160,115 @@ impl Drop for PooledTx {
             self.conn.close_on_drop();
             // Closing the socket does not stop a running statement (PostgreSQL notices only when
             // it next talks to the client), so cancel it explicitly.
+            let pool = self.cancel_pool.clone();
+            let pid = self.pid;
+            tokio::spawn(async move { sessions::cancel_backend(&pool, pid).await });
+        }
+    }
+}
+
+/// A pooled connection used **outside** any transaction block, for the few statements
+/// PostgreSQL refuses inside one (`VACUUM`, `REINDEX DATABASE`, `… CONCURRENTLY`).
+///
+/// There is no `BEGIN`, so `SET LOCAL` cannot carry the per-call limits; they are set for the
+/// connection instead (`SET statement_timeout`, `SET lock_timeout`) and `RESET` by
+/// [`AutocommitConn::run`] before the connection goes back to the pool. If it is dropped
+/// without a successful release (an error, or the caller went away mid-statement) the
+/// connection is closed rather than returned with our settings still on it, and a running
+/// statement is cancelled in PostgreSQL.
+pub struct AutocommitConn {
+    conn: PoolConnection<Postgres>,
+    /// Our session-level settings are on the connection (or a statement may be running).
+    dirty: bool,
+    pid: i32,
+    cancel_pool: PgPool,
+}
+
+impl AutocommitConn {
+    /// Acquire a connection from the main pool and apply the per-call limits to it.
+    pub async fn acquire(pools: &Pools, limits: &Limits) -> Result<AutocommitConn, ToolError> {
+        let mut last = None;
+        // Two attempts, as in `PooledTx::begin`: a connection that died while idle fails here,
+        // before anything ran.
+        for _ in 0..2 {
+            let mut conn = pools
+                .main
+                .acquire()
+                .await
+                .map_err(|e| ToolError::from_sqlx(e, 0))?;
+            // Only numbers from our configuration go into this text.
+            let sql = format!(
+                "SET statement_timeout = {}; SET lock_timeout = {}; SELECT pg_backend_pid()",
+                limits.statement_timeout.as_millis().max(1),
+                limits.lock_timeout.as_millis().max(1)
+            );
+            match begin_returning_pid(&mut conn, sql).await {
+                Ok(pid) => {
+                    return Ok(AutocommitConn {
+                        conn,
+                        dirty: true,
+                        pid,
+                        cancel_pool: pools.health.clone(),
+                    });
+                }
+                Err(e) => {
+                    conn.close_on_drop();
+                    if !ToolError::is_connection_loss(&e) {
+                        return Err(ToolError::from_sqlx(e, 0));
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(ToolError::from_sqlx(
+            last.expect("the loop ran at least once and stored its error"),
+            0,
+        ))
+    }
+
+    /// Run one statement (simple protocol, so nothing wraps it in a transaction), then give
+    /// the connection back. `sql` must be one statement the caller has parsed and checked, or
+    /// built from constants and quoted identifiers. If the database stops answering past the
+    /// client-side deadline the connection is closed and the statement cancelled, never reused.
+    pub async fn run(mut self, sql: String, limits: &Limits) -> Result<(), ToolError> {
+        let res = tokio::time::timeout(
+            limits.client_deadline(),
+            executor::simple_owned(&mut self.conn, sql),
+        )
+        .await;
+        match res {
+            Ok(r) => {
+                self.release().await;
+                r.map_err(|e| ToolError::from_sqlx(e, 0))
+            }
+            // Dropping `self` closes the connection and cancels the statement.
+            Err(_) => Err(ToolError::Timeout(
+                "the database did not answer in time; the connection was closed. Check GET \
+                 /health and retry"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Reset our settings and return the connection to the pool (the drop path closes it
+    /// instead if the reset fails).
+    async fn release(mut self) {
+        if simple(
+            &mut self.conn,
+            "RESET statement_timeout; RESET lock_timeout",
+        )
+        .await
+        .is_ok()
+        {
+            self.dirty = false;
+        }
+    }
+}
+
+impl Drop for AutocommitConn {
+    fn drop(&mut self) {
+        if self.dirty {
+            self.conn.close_on_drop();
             let pool = self.cancel_pool.clone();
             let pid = self.pid;
             tokio::spawn(async move { sessions::cancel_backend(&pool, pid).await });

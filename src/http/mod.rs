@@ -50,7 +50,10 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         mcp_config,
     );
     let mcp = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_auth))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ))
         .layer(middleware::from_fn(caller::tag_caller))
         .layer(middleware::from_fn(delete_answers_no_content))
         .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))

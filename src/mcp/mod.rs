@@ -1,7 +1,12 @@
 //! The MCP server handler: identity and instructions, the tool list with flat input schemas and
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
 
+pub mod admin;
+pub mod monitor;
+pub mod prompts;
 pub mod query;
+pub mod resources;
+pub mod schema;
 pub mod tools;
 pub mod tx;
 
@@ -10,8 +15,10 @@ use std::time::Instant;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
@@ -21,10 +28,16 @@ use crate::http::caller::Caller;
 use crate::state::AppState;
 
 /// Short instructions sent at initialize / discover.
-const INSTRUCTIONS: &str = "ColdQuery gives safe access to one PostgreSQL database. \
-Use pg_query read for SELECTs (read-only, capped rows), pg_query explain for plans, and \
-pg_query write for INSERT/UPDATE/DELETE: writes are refused unless you pass autocommit: true \
-(or use dry_run: true to preview). Pass values in params ($1, $2…), never inside the SQL text.";
+const INSTRUCTIONS: &str = "ColdQuery gives safe access to one PostgreSQL database through \
+five tools, each with an action argument. pg_query: read (SELECTs, read-only, capped rows), \
+explain (plans; analyze: true measures), write (INSERT/UPDATE/DELETE) and transaction. \
+pg_schema: list and describe tables, views, functions, indexes…; create/alter/drop run DDL. \
+pg_admin: vacuum/analyze/reindex, per-table stats, and settings. pg_tx: begin a transaction \
+that spans calls (pass its session_id to the other tools), then commit or rollback. \
+pg_monitor: health, activity, connections, locks, size, slow_queries (read-only). Anything that \
+changes the database is default-deny: pass autocommit: true (or a session_id; dry_run: true \
+previews a write or DDL and rolls it back). Pass values in params ($1, $2…), never inside the \
+SQL text. Start with pg_schema list and describe to learn the schema.";
 
 /// One instance per MCP session (or per request for stateless clients): cheap to build, since
 /// it only clones `AppState`'s `Arc`s.
@@ -76,7 +89,10 @@ impl ColdQueryServer {
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
         match tool {
             "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
+            "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
+            "pg_admin" => admin::call(&self.state, caller, parse_args(tool, args)?).await,
             "pg_tx" => tx::call(&self.state, caller, parse_args(tool, args)?).await,
+            "pg_monitor" => monitor::call(&self.state, caller, parse_args(tool, args)?).await,
             _ => unreachable!("tool names are checked before dispatch"),
         }
     }
@@ -109,9 +125,15 @@ fn failure(e: &ToolError) -> CallToolResult {
 
 impl ServerHandler for ColdQueryServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("coldquery", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_prompts()
+                .enable_resources()
+                .enable_tools()
+                .build(),
+        )
+        .with_server_info(Implementation::new("coldquery", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -124,6 +146,57 @@ impl ServerHandler for ColdQueryServer {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         tools::all().into_iter().find(|t| t.name == name)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = caller_of(&context);
+        // A cancelled read drops the future; the pooled transaction's guard cancels the query.
+        let read = resources::read(&self.state, &caller, &request.uri);
+        let result = tokio::select! {
+            r = read => r?,
+            _ = context.ct.cancelled() => {
+                return Err(McpError::internal_error("the read was cancelled by the client", None));
+            }
+        };
+        Ok(result.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        prompts::get(&request.name, request.arguments.as_ref()).map(Into::into)
     }
 
     async fn call_tool(
@@ -210,9 +283,13 @@ impl ServerHandler for ColdQueryServer {
                     metrics.inc("coldquery_truncated_results_total", &[("reason", reason)]);
                 }
                 tracing::info!(
+                    request_id = %context.id,
+                    mcp_session = caller.mcp_session.as_deref().unwrap_or("-"),
+                    principal = caller.principal.as_deref().unwrap_or("anonymous"),
                     tool,
                     action = action_label,
-                    ms = elapsed.as_millis() as u64,
+                    session = session_arg.as_deref().unwrap_or("-"),
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
                 let mut value = value;
@@ -242,10 +319,14 @@ impl ServerHandler for ColdQueryServer {
                     metrics.inc("coldquery_database_errors_total", &[("class", &class)]);
                 }
                 tracing::info!(
+                    request_id = %context.id,
+                    mcp_session = caller.mcp_session.as_deref().unwrap_or("-"),
+                    principal = caller.principal.as_deref().unwrap_or("anonymous"),
                     tool,
                     action = action_label,
+                    session = session_arg.as_deref().unwrap_or("-"),
                     category,
-                    ms = elapsed.as_millis() as u64,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call failed"
                 );
                 let mut r = failure(&e);

@@ -2182,7 +2182,8 @@ const NOTIFY: &str = "it sends notifications to other sessions";
 const WAL: &str = "it acts on WAL, backups or replication, outside the transaction";
 const HIDDEN_SQL: &str = "it runs SQL given as a string, which cannot be checked";
 const STATS: &str = "it resets or overwrites statistics, which is not transactional";
-const SEED: &str = "it seeds random() for the rest of the connection's life, a state that outlives the call";
+const SEED: &str =
+    "it seeds random() for the rest of the connection's life, a state that outlives the call";
 const INDEX_STATE: &str =
     "it changes index state that a rollback does not undo; use pg_query write (or pg_admin)";
 
