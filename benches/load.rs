@@ -10,7 +10,8 @@
 //!
 //! Scenarios: `point` = pg_query read `SELECT * FROM bench_points WHERE id = $1` on 100k rows;
 //! `wide` = a 10,000-row × 12-column SELECT (returned up to the server's caps);
-//! `tx` = pg_tx begin → 3 pg_query writes → commit, timed as one round trip.
+//! `tx` = pg_tx begin → 3 pg_query writes → commit, timed as one round trip;
+//! `idle` = open N MCP sessions and hold them (RSS is sampled while all are open).
 
 use std::time::{Duration, Instant};
 
@@ -130,7 +131,12 @@ async fn worker(o: &Opts, n: usize, deadline: Instant) -> Vec<Duration> {
                 }
                 call(&c, "pg_tx", json!({"action": "commit", "session_id": id})).await;
             }
-            other => panic!("unknown scenario {other}: use point, wide or tx"),
+            "idle" => {
+                // Hold the MCP session open and do nothing: measures per-session memory.
+                tokio::time::sleep_until(deadline.into()).await;
+                continue;
+            }
+            other => panic!("unknown scenario {other}: use point, wide, tx or idle"),
         }
         lat.push(started.elapsed());
     }

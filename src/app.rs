@@ -42,6 +42,7 @@ impl App {
                 max_bytes: config.max_result_bytes,
                 statement_timeout: config.statement_timeout,
                 lock_timeout: config.lock_timeout,
+                fresh_statements: false,
             },
             metrics.clone(),
             pools.health.clone(),
@@ -119,6 +120,10 @@ impl App {
             })
         };
         let stop = shutdown.clone();
+        // Small JSON-RPC responses and SSE events must not wait for Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 tokio::select! {

@@ -668,3 +668,29 @@ async fn unknown_tools_are_protocol_errors_and_tools_list_is_well_formed() {
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_cached_statement_gone_stale_after_ddl_is_retried_transparently() {
+    // One pooled connection, so the second read meets the statement the first one cached.
+    let app = spawn_app_with(|c| c.pool_size = 1).await;
+    app.exec("CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        .await;
+    let c = app.client(Era::Stateless).await;
+    assert_eq!(c.read("SELECT * FROM t").await["rows"], json!([[1]]));
+    app.exec("ALTER TABLE t ADD COLUMN v text DEFAULT 'x'")
+        .await;
+    let r = c.read("SELECT * FROM t").await;
+    assert_eq!(r["rows"], json!([[1, "x"]]));
+    assert_eq!(r["columns"][1]["name"], "v");
+    let w = c
+        .ok("pg_query", json!({"action": "write", "sql": "UPDATE t SET v = 'y' RETURNING *", "autocommit": true}))
+        .await;
+    app.exec("ALTER TABLE t ADD COLUMN w int DEFAULT 7").await;
+    let w2 = c
+        .ok("pg_query", json!({"action": "write", "sql": "UPDATE t SET v = 'y' RETURNING *", "autocommit": true}))
+        .await;
+    assert_eq!(w["rows"], json!([[1, "y"]]));
+    assert_eq!(w2["rows"], json!([[1, "y", 7]]));
+    c.close().await;
+    app.finish().await;
+}

@@ -54,6 +54,9 @@ pub struct Limits {
     pub statement_timeout: Duration,
     /// Server-side lock_timeout.
     pub lock_timeout: Duration,
+    /// Drop the connection's cached prepared statements before preparing (a retry after a
+    /// stale cached plan).
+    pub fresh_statements: bool,
 }
 
 impl Limits {
@@ -188,14 +191,27 @@ pub async fn run_statement(
     limits: &Limits,
     mode: RowMode,
 ) -> Result<RowSet, ToolError> {
+    // Statements are prepared as named statements (we need the parameter types before
+    // binding) and cached per connection, which saves a parse and a round trip on repeats.
+    // After DDL a cached statement can go stale ("cached plan must not change result type"):
+    // on any error the cache is dropped, and callers retry a stale plan once with
+    // `fresh_statements` (see `is_stale_plan`).
+    if limits.fresh_statements && conn.cached_statements_size() > 0 {
+        let _ = conn.clear_cached_statements().await;
+    }
     let result = run_statement_inner(conn, original, parsed, params, limits, mode).await;
-    // Our statements are prepared as named statements so that we learn parameter types before
-    // binding; drop them now so that a later DDL can never hit "cached plan must not change
-    // result type" on this connection.
-    if conn.cached_statements_size() > 0 {
+    if result.is_err() && conn.cached_statements_size() > 0 {
         let _ = conn.clear_cached_statements().await;
     }
     result
+}
+
+/// Whether a call failed only because a cached prepared statement went stale after DDL. The
+/// failed attempt ran nothing (PostgreSQL refuses before executing), so one retry with
+/// `fresh_statements` is safe.
+pub fn is_stale_plan(e: &ToolError) -> bool {
+    matches!(e, ToolError::Database(d)
+        if d.sqlstate.as_deref() == Some("0A000") && d.message.contains("cached plan must not change result type"))
 }
 
 async fn run_statement_inner(
@@ -481,6 +497,7 @@ mod tests {
             max_bytes: 1,
             statement_timeout: Duration::from_secs(30),
             lock_timeout: Duration::from_millis(500),
+            fresh_statements: false,
         };
         assert_eq!(
             l.set_local_sql(),

@@ -355,6 +355,12 @@ impl Sessions {
                 return Err(g.mark_lost("its connection did not recover from a cancelled call"));
             }
         }
+        // A session may change its own schema between calls (DDL inside the transaction), and
+        // a stale cached statement would abort the transaction: sessions start every call with
+        // no cached statements.
+        if g.conn().cached_statements_size() > 0 {
+            let _ = g.conn().clear_cached_statements().await;
+        }
         Ok(g)
     }
 

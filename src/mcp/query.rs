@@ -102,6 +102,7 @@ pub(crate) fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limi
         max_bytes: state.config.max_result_bytes,
         statement_timeout: state.config.statement_timeout,
         lock_timeout: state.config.lock_timeout,
+        fresh_statements: false,
     })
 }
 
@@ -139,18 +140,42 @@ async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Val
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     classify::check_read(&parsed).map_err(refused)?;
-    let st = StatementRef::from(&parsed);
-    let params = args.params.clone().unwrap_or_default();
-    let mut tx = PooledTx::begin(&state.pools, true, limits).await?;
-    let res = with_deadline(
-        limits,
-        run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Read),
-    )
-    .await;
-    // Reads are always rolled back: even a statement that slipped past the classifier cannot
-    // leave anything behind (and the transaction is READ ONLY besides).
-    tx.abandon().await;
-    Ok(rowset_json(&res?, limits))
+    let st = &StatementRef::from(&parsed);
+    let params = &args.params.clone().unwrap_or_default();
+    let rows = retry_stale(limits, |limits: Limits| async move {
+        let limits = &limits;
+        let mut tx = PooledTx::begin(&state.pools, true, limits).await?;
+        let res = with_deadline(
+            limits,
+            run_statement(tx.conn(), sql, st, params, limits, RowMode::Read),
+        )
+        .await;
+        // Reads are always rolled back: even a statement that slipped past the classifier
+        // cannot leave anything behind (and the transaction is READ ONLY besides).
+        tx.abandon().await;
+        res
+    })
+    .await?;
+    Ok(rowset_json(&rows, limits))
+}
+
+/// Run a pooled call, and once more with fresh statements if it failed only because a cached
+/// statement went stale after DDL on that connection (nothing ran, so retrying is safe).
+pub(crate) async fn retry_stale<T, F, Fut>(limits: &Limits, attempt: F) -> Result<T, ToolError>
+where
+    F: Fn(Limits) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ToolError>>,
+{
+    match attempt(*limits).await {
+        Err(e) if crate::db::executor::is_stale_plan(&e) => {
+            attempt(Limits {
+                fresh_statements: true,
+                ..*limits
+            })
+            .await
+        }
+        r => r,
+    }
 }
 
 async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
@@ -170,22 +195,25 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
                 .into(),
         ));
     }
-    let st = StatementRef::from(&parsed);
-    let params = args.params.clone().unwrap_or_default();
-    let mut tx = PooledTx::begin(&state.pools, false, limits).await?;
-    let res = with_deadline(
-        limits,
-        run_statement(tx.conn(), sql, &st, &params, limits, RowMode::Write),
-    )
-    .await;
-    let rows = match res {
-        Ok(r) => r,
-        Err(e) => {
-            tx.abandon().await;
-            return Err(e);
+    let st = &StatementRef::from(&parsed);
+    let params = &args.params.clone().unwrap_or_default();
+    let (rows, committed) = retry_stale(limits, |limits: Limits| async move {
+        let limits = &limits;
+        let mut tx = PooledTx::begin(&state.pools, false, limits).await?;
+        let res = with_deadline(
+            limits,
+            run_statement(tx.conn(), sql, st, params, limits, RowMode::Write),
+        )
+        .await;
+        match res {
+            Ok(rows) => Ok((rows, tx.finish(!dry_run).await?)),
+            Err(e) => {
+                tx.abandon().await;
+                Err(e)
+            }
         }
-    };
-    let committed = tx.finish(!dry_run).await?;
+    })
+    .await?;
     let mut out = rowset_json(&rows, limits);
     if dry_run {
         out["dry_run"] = json!(true);
@@ -401,21 +429,25 @@ async fn transaction(
                 .into(),
         ));
     }
-    let mut tx = PooledTx::begin(&state.pools, all_reads, limits).await?;
-    let res = with_deadline(limits, async {
-        run_operations(tx.conn(), ops, &parsed, limits)
-            .await
-            .map_err(|(i, e)| e.at_operation(i))
-    })
-    .await;
-    let results = match res {
-        Ok(r) => r,
-        Err(e) => {
-            tx.abandon().await;
-            return Err(e);
+    let parsed = &parsed;
+    let (results, committed) = retry_stale(limits, |limits: Limits| async move {
+        let limits = &limits;
+        let mut tx = PooledTx::begin(&state.pools, all_reads, limits).await?;
+        let res = with_deadline(limits, async {
+            run_operations(tx.conn(), ops, parsed, limits)
+                .await
+                .map_err(|(i, e)| e.at_operation(i))
+        })
+        .await;
+        match res {
+            Ok(results) => Ok((results, tx.finish(!dry_run).await?)),
+            Err(e) => {
+                tx.abandon().await;
+                Err(e)
+            }
         }
-    };
-    let committed = tx.finish(!dry_run).await?;
+    })
+    .await?;
     let mut out = json!({ "committed": committed, "results": results });
     if dry_run {
         out["dry_run"] = json!(true);
