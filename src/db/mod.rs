@@ -70,49 +70,25 @@ impl PooledTx {
         read_only: bool,
         limits: &Limits,
     ) -> Result<PooledTx, ToolError> {
-        let mut last = None;
-        // Two attempts: a pooled connection may have died while idle (database restart); that
-        // shows up here, before anything ran, so trying once more on a fresh one is safe.
-        for _ in 0..2 {
-            let mut conn = pools
-                .main
-                .acquire()
-                .await
-                .map_err(|e| ToolError::from_sqlx(e, 0))?;
-            let begin = if read_only {
-                "BEGIN READ ONLY"
-            } else {
-                "BEGIN"
-            };
-            // The backend pid rides along in the same round trip: it is what a cancel request
-            // needs if this call is abandoned mid-statement.
-            let sql = format!(
-                "{begin}; {}; SELECT pg_backend_pid()",
-                limits.set_local_sql()
-            );
-            match begin_returning_pid(&mut conn, sql).await {
-                Ok(pid) => {
-                    return Ok(PooledTx {
-                        conn,
-                        open: true,
-                        read_only,
-                        pid,
-                        cancel_pool: pools.health.clone(),
-                    });
-                }
-                Err(e) => {
-                    conn.close_on_drop();
-                    if !ToolError::is_connection_loss(&e) {
-                        return Err(ToolError::from_sqlx(e, 0));
-                    }
-                    last = Some(e);
-                }
-            }
-        }
-        Err(ToolError::from_sqlx(
-            last.expect("the loop ran at least once and stored its error"),
-            0,
-        ))
+        let begin = if read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        // The backend pid rides along in the same round trip: it is what a cancel request
+        // needs if this call is abandoned mid-statement.
+        let sql = format!(
+            "{begin}; {}; SELECT pg_backend_pid()",
+            limits.set_local_sql()
+        );
+        let (conn, pid) = acquire_prepared(pools, &sql).await?;
+        Ok(PooledTx {
+            conn,
+            open: true,
+            read_only,
+            pid,
+            cancel_pool: pools.health.clone(),
+        })
     }
 
     /// The connection, for the executor.
@@ -187,43 +163,19 @@ pub struct AutocommitConn {
 impl AutocommitConn {
     /// Acquire a connection from the main pool and apply the per-call limits to it.
     pub async fn acquire(pools: &Pools, limits: &Limits) -> Result<AutocommitConn, ToolError> {
-        let mut last = None;
-        // Two attempts, as in `PooledTx::begin`: a connection that died while idle fails here,
-        // before anything ran.
-        for _ in 0..2 {
-            let mut conn = pools
-                .main
-                .acquire()
-                .await
-                .map_err(|e| ToolError::from_sqlx(e, 0))?;
-            // Only numbers from our configuration go into this text.
-            let sql = format!(
-                "SET statement_timeout = {}; SET lock_timeout = {}; SELECT pg_backend_pid()",
-                limits.statement_timeout.as_millis().max(1),
-                limits.lock_timeout.as_millis().max(1)
-            );
-            match begin_returning_pid(&mut conn, sql).await {
-                Ok(pid) => {
-                    return Ok(AutocommitConn {
-                        conn,
-                        dirty: true,
-                        pid,
-                        cancel_pool: pools.health.clone(),
-                    });
-                }
-                Err(e) => {
-                    conn.close_on_drop();
-                    if !ToolError::is_connection_loss(&e) {
-                        return Err(ToolError::from_sqlx(e, 0));
-                    }
-                    last = Some(e);
-                }
-            }
-        }
-        Err(ToolError::from_sqlx(
-            last.expect("the loop ran at least once and stored its error"),
-            0,
-        ))
+        // Only numbers from our configuration go into this text.
+        let sql = format!(
+            "SET statement_timeout = {}; SET lock_timeout = {}; SELECT pg_backend_pid()",
+            limits.statement_timeout.as_millis().max(1),
+            limits.lock_timeout.as_millis().max(1)
+        );
+        let (conn, pid) = acquire_prepared(pools, &sql).await?;
+        Ok(AutocommitConn {
+            conn,
+            dirty: true,
+            pid,
+            cancel_pool: pools.health.clone(),
+        })
     }
 
     /// Run one statement (simple protocol, so nothing wraps it in a transaction), then give
@@ -274,6 +226,38 @@ impl Drop for AutocommitConn {
             tokio::spawn(async move { sessions::cancel_backend(&pool, pid).await });
         }
     }
+}
+
+/// Acquire a pooled connection and run `sql` (our own set-up statements, ending in
+/// `SELECT pg_backend_pid()`) on it. Two attempts: a pooled connection may have died while idle
+/// (database restart); that shows up here, before anything of the caller's ran, so trying once
+/// more on a fresh connection is safe.
+async fn acquire_prepared(
+    pools: &Pools,
+    sql: &str,
+) -> Result<(PoolConnection<Postgres>, i32), ToolError> {
+    let mut last = None;
+    for _ in 0..2 {
+        let mut conn = pools
+            .main
+            .acquire()
+            .await
+            .map_err(|e| ToolError::from_sqlx(e, 0))?;
+        match begin_returning_pid(&mut conn, sql.to_owned()).await {
+            Ok(pid) => return Ok((conn, pid)),
+            Err(e) => {
+                conn.close_on_drop();
+                if !ToolError::is_connection_loss(&e) {
+                    return Err(ToolError::from_sqlx(e, 0));
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(ToolError::from_sqlx(
+        last.expect("the loop ran at least once and stored its error"),
+        0,
+    ))
 }
 
 async fn begin_returning_pid(
