@@ -222,73 +222,14 @@ async fn audit_off_creates_nothing_in_the_database() {
     app.finish().await;
 }
 
-#[tokio::test]
-async fn a_role_that_may_not_create_the_schema_still_serves_without_audit() {
-    // The probe's own server must not create the schema (it runs as a superuser).
-    let probe = spawn_app_with(|c| c.audit = coldquery::config::Switch::Off).await;
-    let role = format!("cq_limited_{}", &probe.db_name[8..]);
-    probe
-        .exec(&format!(
-            "CREATE ROLE {role} LOGIN; CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};"
-        ))
-        .await;
-    let admin = common::admin_url();
-    let base = admin
-        .rsplit_once("//")
-        .unwrap()
-        .1
-        .split_once('@')
-        .unwrap()
-        .1
-        .rsplit_once('/')
-        .unwrap()
-        .0
-        .to_owned();
-    let url = format!("postgres://{role}@{base}/{}", probe.db_name);
-    // A second server on the same database, as the limited role.
-    let mut config = coldquery::config::Config::with_database_url(&url);
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let app = coldquery::app::App::build(config).await.unwrap();
-    let addr = app.local_addr();
-    let stop = app.shutdown_token();
-    let handle = tokio::spawn(app.run_until_stopped());
-    let c = McpClient::connect(&format!("http://{addr}/mcp"), Era::Stateless).await;
-    let r = c
-        .ok(
-            "pg_query",
-            json!({"action": "write", "sql": "INSERT INTO t VALUES (5)", "autocommit": true}),
-        )
-        .await;
-    assert_eq!(r["rows_affected"], 1);
-    assert_eq!(probe.scalar_i64("SELECT count(*) FROM t").await, 1);
-    assert_eq!(
-        probe
-            .scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'coldquery'")
-            .await,
-        0
-    );
-    c.close().await;
-    stop.cancel();
-    let _ = handle.await;
-    probe.exec(&format!("DROP OWNED BY {role}")).await;
-    probe.finish().await;
-    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-            .execute(&mut admin)
-            .await;
-    }
+/// A second server on `probe`'s database, connected as `role` (no password: trust auth).
+struct RoleServer {
+    client: McpClient,
+    stop: tokio_util::sync::CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-#[tokio::test]
-async fn a_least_privilege_role_owning_a_precreated_schema_gets_the_audit_log() {
-    let probe = spawn_app_with(|c| c.audit = coldquery::config::Switch::Off).await;
-    let role = format!("cq_owner_{}", &probe.db_name[8..]);
-    probe
-        .exec(&format!(
-            "CREATE ROLE {role} LOGIN; CREATE SCHEMA coldquery AUTHORIZATION {role}; \
-             CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};"
-        ))
-        .await;
+async fn serve_as(probe: &TestApp, role: &str) -> RoleServer {
     let admin = common::admin_url();
     let host = admin
         .rsplit_once("//")
@@ -310,28 +251,86 @@ async fn a_least_privilege_role_owning_a_precreated_schema_gets_the_audit_log() 
     let addr = app.local_addr();
     let stop = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());
-    let c = McpClient::connect(&format!("http://{addr}/mcp"), Era::Stateless).await;
-    c.ok(
-        "pg_query",
-        json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "autocommit": true}),
-    )
-    .await;
-    c.close().await;
+    let client = McpClient::connect(&format!("http://{addr}/mcp"), Era::Stateless).await;
+    RoleServer {
+        client,
+        stop,
+        handle,
+    }
+}
+
+impl RoleServer {
+    /// Stop the server, then drop what the role owns and the role itself.
+    async fn finish(self, probe: TestApp, role: &str, extra_sql: &str) {
+        self.client.close().await;
+        self.stop.cancel();
+        let _ = self.handle.await;
+        probe
+            .exec(&format!("{extra_sql} DROP OWNED BY {role}"))
+            .await;
+        probe.finish().await;
+        if let Ok(mut admin) =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&common::admin_url()).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_create_the_schema_still_serves_without_audit() {
+    // The probe's own server must not create the schema (it runs as a superuser).
+    let probe = spawn_app_with(|c| c.audit = coldquery::config::Switch::Off).await;
+    let role = format!("cq_limited_{}", &probe.db_name[8..]);
+    probe
+        .exec(&format!(
+            "CREATE ROLE {role} LOGIN; CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};"
+        ))
+        .await;
+    let server = serve_as(&probe, &role).await;
+    let r = server
+        .client
+        .ok(
+            "pg_query",
+            json!({"action": "write", "sql": "INSERT INTO t VALUES (5)", "autocommit": true}),
+        )
+        .await;
+    assert_eq!(r["rows_affected"], 1);
+    assert_eq!(probe.scalar_i64("SELECT count(*) FROM t").await, 1);
+    assert_eq!(
+        probe
+            .scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname = 'coldquery'")
+            .await,
+        0
+    );
+    server.finish(probe, &role, "").await;
+}
+
+#[tokio::test]
+async fn a_least_privilege_role_owning_a_precreated_schema_gets_the_audit_log() {
+    let probe = spawn_app_with(|c| c.audit = coldquery::config::Switch::Off).await;
+    let role = format!("cq_owner_{}", &probe.db_name[8..]);
+    probe
+        .exec(&format!(
+            "CREATE ROLE {role} LOGIN; CREATE SCHEMA coldquery AUTHORIZATION {role}; \
+             CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};"
+        ))
+        .await;
+    let server = serve_as(&probe, &role).await;
+    server
+        .client
+        .ok(
+            "pg_query",
+            json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "autocommit": true}),
+        )
+        .await;
     assert_eq!(
         probe.scalar_i64("SELECT count(*) FROM coldquery.audit_log WHERE statement = 'INSERT INTO t VALUES (1)'").await,
         1
     );
-    stop.cancel();
-    let _ = handle.await;
-    probe
-        .exec(&format!(
-            "DROP SCHEMA coldquery CASCADE; DROP OWNED BY {role}"
-        ))
+    server
+        .finish(probe, &role, "DROP SCHEMA coldquery CASCADE;")
         .await;
-    probe.finish().await;
-    if let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-            .execute(&mut admin)
-            .await;
-    }
 }

@@ -233,7 +233,7 @@ async fn run_statement_inner(
     let cap_limit = limits.max_rows + 1;
     let wrap_select = mode == RowMode::Read && parsed.plain_select;
 
-    let (mut sql, mut prefix_chars) = if wrap_select {
+    let (sql, mut prefix_chars) = if wrap_select {
         // The LIMIT makes PostgreSQL itself stop after the cap: a 10-million-row SELECT costs
         // what max_rows + 1 rows cost, and the server's memory stays flat.
         (
@@ -287,7 +287,6 @@ async fn run_statement_inner(
             {
                 Ok(s) => {
                     stmt = s;
-                    sql = cast_sql;
                     prefix_chars = prefix;
                     plans = stmt
                         .columns()
@@ -311,7 +310,6 @@ async fn run_statement_inner(
             }
         }
     }
-    let _ = &sql;
 
     let arguments = bind_params(&stmt, params)?;
 
