@@ -3,9 +3,10 @@
 # Uses apt-get (Debian/Ubuntu); elsewhere it says what to install.
 
 have_libclang() {
-  ldconfig -p 2>/dev/null | grep -q 'libclang' && return 0
-  compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null 2>&1 && return 0
-  compgen -G '/usr/lib/*/libclang*.so*' >/dev/null 2>&1 && return 0
+  # libclang-cpp (shipped with other LLVM packages) is not the C library bindgen loads.
+  ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so' && return 0
+  compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null 2>&1 && return 0
+  compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null 2>&1 && return 0
   return 1
 }
 
