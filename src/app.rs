@@ -54,7 +54,16 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (COLDQUERY_LISTEN)", config.listen))?;
+        let rules = crate::safety::functions::Rules::new(
+            &config.allowed_extensions,
+            &config.allowed_functions,
+            &config.excluded_functions,
+            config.allow_procedural,
+        );
+        let catalog = crate::db::catalog::CatalogCache::new(pools.main.clone());
         let state = AppState {
+            catalog,
+            rules: Arc::new(rules),
             config: Arc::new(config),
             pools,
             audit,

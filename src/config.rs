@@ -85,6 +85,27 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Extensions whose functions may run in reads, dry runs and stored code, besides the
+    /// curated default list (pg_trgm, vector, citext, hstore, pgcrypto, …), comma-separated.
+    #[arg(long, env = "COLDQUERY_ALLOWED_EXTENSIONS", value_delimiter = ',')]
+    pub allowed_extensions: Vec<String>,
+
+    /// Single functions (`name` or `schema.name`) allowed in reads, dry runs and stored code
+    /// although the allowlist refuses them, comma-separated.
+    #[arg(long, env = "COLDQUERY_ALLOWED_FUNCTIONS", value_delimiter = ',')]
+    pub allowed_functions: Vec<String>,
+
+    /// Functions (`name` or `schema.name`) refused everywhere, whatever the allowlist says
+    /// (for example a user-defined function with side effects), comma-separated.
+    #[arg(long, env = "COLDQUERY_EXCLUDED_FUNCTIONS", value_delimiter = ',')]
+    pub excluded_functions: Vec<String>,
+
+    /// Allow DO blocks, CALL of procedural code, calls of user-defined procedural functions and
+    /// CREATE FUNCTION in procedural languages. Their dynamic SQL cannot be checked; the
+    /// connection that ran them is closed afterwards, never reused.
+    #[arg(long, env = "COLDQUERY_ALLOW_PROCEDURAL", default_value_t = false)]
+    pub allow_procedural: bool,
+
     /// Connections in the pool that serves stateless calls.
     #[arg(long, env = "COLDQUERY_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
@@ -276,10 +297,14 @@ pub(crate) fn connect_options(
     };
     // Fixed session settings make the text forms we return deterministic (timestamps in UTC,
     // ISO dates, postgres-style intervals), whatever the server's defaults are.
+    // standard_conforming_strings is pinned because the classifier lexes SQL with it on: with
+    // it off, `'\''` is one literal to libpg_query but an escaped quote to the server, and the
+    // rest of the text would run unchecked. A startup option outranks ALTER ROLE/DATABASE SET.
     Ok(base.application_name("coldquery").options([
         ("TimeZone", "UTC"),
         ("DateStyle", "ISO, YMD"),
         ("IntervalStyle", "postgres"),
+        ("standard_conforming_strings", "on"),
     ]))
 }
 

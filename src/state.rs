@@ -27,4 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the server started (for uptime).
     pub started: Instant,
+    /// The snapshot of functions and operators the policy judges calls against.
+    pub(crate) catalog: crate::db::catalog::CatalogCache,
+    /// The operator's function and procedural-code rules (from the configuration).
+    pub(crate) rules: Arc<crate::safety::functions::Rules>,
 }

@@ -1277,14 +1277,22 @@ async fn session_era_clients_and_pg_tx_sessions_get_the_same_refusals_and_nothin
             )
             .await;
     }
+    // A user-defined PL/pgSQL function is procedural code: refused before it runs unless the
+    // operator opts in (COLDQUERY_ALLOW_PROCEDURAL), and the session survives the refusal.
     let e = client
         .err(
             "pg_query",
             json!({"action": "read", "sql": "SELECT sneaky()", "session_id": id}),
-            "database_error",
+            "policy_denied",
         )
         .await;
-    assert_eq!(e["sqlstate"], "25006", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("plpgsql"),
+        "{e}"
+    );
     let r = client
         .ok(
             "pg_query",

@@ -2,6 +2,7 @@
 //! transaction shapes stateless calls run in (read-only and rolled back, committed, dry-run).
 
 pub mod audit;
+pub(crate) mod catalog;
 pub mod executor;
 pub mod sessions;
 pub mod values;
@@ -59,6 +60,8 @@ pub struct PooledTx {
     conn: PoolConnection<Postgres>,
     open: bool,
     read_only: bool,
+    /// Procedural code ran: close the connection instead of returning it to the pool.
+    close: bool,
     pid: i32,
     cancel_pool: PgPool,
 }
@@ -86,9 +89,16 @@ impl PooledTx {
             conn,
             open: true,
             read_only,
+            close: false,
             pid,
             cancel_pool: pools.health.clone(),
         })
+    }
+
+    /// Never hand this connection back to the pool: what procedural code left on it (settings,
+    /// roles, prepared statements, cursors) cannot be enumerated, so the connection goes.
+    pub(crate) fn close_afterwards(&mut self) {
+        self.close = true;
     }
 
     /// The connection, for the executor.
@@ -103,18 +113,22 @@ impl PooledTx {
         // the statement left behind is undone in the same round trip: settings changed and
         // committed (e.g. by a DO block or an UPDATE of pg_settings), temporary tables,
         // LISTENs, session advisory locks (not released by ROLLBACK; a user function can take
-        // one even in a READ ONLY transaction), cached sequence values. Reads cannot commit
+        // one even in a READ ONLY transaction), cached sequence values, a role or session
+        // authorization (which RESET ALL does not reset), WITH HOLD cursors. Reads cannot commit
         // settings or create tables, so they only need the lock release.
         let sql = match (commit, self.read_only) {
             (true, _) => {
-                "COMMIT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+                "COMMIT; RESET ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
             }
             (false, false) => {
-                "ROLLBACK; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+                "ROLLBACK; RESET ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
             }
             (false, true) => "ROLLBACK; SELECT pg_advisory_unlock_all()",
         };
         let res = sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(sql)).await;
+        if self.close {
+            self.conn.close_on_drop();
+        }
         match res {
             Ok(_) => {
                 self.open = false;

@@ -10,8 +10,10 @@ use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
+use crate::mcp::gate::{authorize, authorize_operations};
 use crate::mcp::tx::{is_connection_gone, session_simple, settle_error};
 use crate::safety::classify::{self, ExplainTarget, Parsed, StatementClass};
+use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
 
 /// Arguments of `pg_query`. Unknown fields are refused so that a typo (`autocomit`) is reported
@@ -65,7 +67,7 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
     }
     if let Some(id) = args.session_id.as_deref() {
         let mut g = state.sessions.acquire(&caller.owner, id).await?;
-        let mut out = in_session(&mut g, &args, &limits).await?;
+        let mut out = in_session(state, &mut g, &args, &limits).await?;
         out["session"] = g.view();
         return Ok(out);
     }
@@ -123,6 +125,8 @@ pub(crate) fn parse(sql: &str) -> Result<Parsed, ToolError> {
         classify::ClassifyError::MultipleStatements { .. } => {
             ToolError::PolicyDenied(e.to_string())
         }
+        // Valid SQL, but past what this server can inspect: a limit, not a mistake.
+        classify::ClassifyError::TooDeep => ToolError::LimitExceeded(e.to_string()),
         _ => ToolError::InvalidInput(e.to_string()),
     })
 }
@@ -139,7 +143,7 @@ pub(crate) fn refused(r: classify::Refusal) -> ToolError {
 async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
-    classify::check_read(&parsed).map_err(refused)?;
+    authorize(state, Action::Read, &parsed, authority(args, false)).await?;
     let st = &StatementRef::from(&parsed);
     let params = &args.params.clone().unwrap_or_default();
     let rows = retry_stale(limits, |limits: Limits| async move {
@@ -181,32 +185,23 @@ where
 async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
-    classify::check_write(&parsed).map_err(refused)?;
+    let plan = authorize(state, Action::Write, &parsed, authority(args, false)).await?;
     let dry_run = args.dry_run.unwrap_or(false);
-    if dry_run && !args.autocommit.unwrap_or(false) {
-        // Not authorized to write: the rollback must undo everything the statement does.
-        classify::check_rolled_back_write(&parsed).map_err(refused)?;
-    }
-    if !dry_run && !args.autocommit.unwrap_or(false) {
-        return Err(ToolError::PolicyDenied(
-            "pg_query write is default-deny: add autocommit: true to run and commit this one \
-             statement, or pass a session_id from pg_tx begin; dry_run: true shows what it would \
-             do without changing anything"
-                .into(),
-        ));
-    }
     let st = &StatementRef::from(&parsed);
     let params = &args.params.clone().unwrap_or_default();
     let (rows, committed) = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
         let mut tx = PooledTx::begin(&state.pools, false, limits).await?;
+        if plan.close_connection {
+            tx.close_afterwards();
+        }
         let res = with_deadline(
             limits,
             run_statement(tx.conn(), sql, st, params, limits, RowMode::Write),
         )
         .await;
         match res {
-            Ok(rows) => Ok((rows, tx.finish(!dry_run).await?)),
+            Ok(rows) => Ok((rows, tx.finish(plan.commit).await?)),
             Err(e) => {
                 tx.abandon().await;
                 Err(e)
@@ -264,19 +259,20 @@ fn explain_json(rows: RowSet, analyze: bool, rolled_back: bool) -> Result<Value,
 async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
-    let target = classify::check_explain(&parsed).map_err(refused)?;
     let analyze = args.analyze.unwrap_or(false);
-    if analyze && target == ExplainTarget::Write && !args.autocommit.unwrap_or(false) {
-        // EXPLAIN ANALYZE executes the write; without write authorization, nothing it does
-        // may escape the rollback.
-        classify::check_rolled_back_write(&parsed).map_err(refused)?;
-    }
+    let plan = authorize(
+        state,
+        Action::Explain { analyze },
+        &parsed,
+        authority(args, false),
+    )
+    .await?;
+    let target = plan.explain.unwrap_or(ExplainTarget::Write);
     let st = explain_statement(&parsed, analyze);
     let params = args.params.clone().unwrap_or_default();
     // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
     // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
-    let read_only = !(analyze && target == ExplainTarget::Write);
-    let mut tx = PooledTx::begin(&state.pools, read_only, limits).await?;
+    let mut tx = PooledTx::begin(&state.pools, plan.read_only, limits).await?;
     let one = Limits {
         max_rows: 1,
         ..*limits
@@ -344,9 +340,13 @@ pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
     Value::Object(s)
 }
 
-/// Validate `operations`, then parse and classify each before anything runs (a refusal costs
-/// nothing). Returns the operations, their parses, and whether all are reads.
-fn prepare_operations(args: &QueryArgs) -> Result<(&[Operation], Vec<Parsed>, bool), ToolError> {
+/// Validate `operations`, then parse each and ask the policy before anything runs (a refusal
+/// costs nothing). Returns the operations, their parses, and the plan.
+async fn prepare_operations<'a>(
+    state: &AppState,
+    args: &'a QueryArgs,
+    session: bool,
+) -> Result<(&'a [Operation], Vec<Parsed>, crate::safety::policy::Plan), ToolError> {
     let ops = match args.operations.as_deref() {
         Some(ops) if !ops.is_empty() => ops,
         _ => {
@@ -362,18 +362,20 @@ fn prepare_operations(args: &QueryArgs) -> Result<(&[Operation], Vec<Parsed>, bo
         ));
     }
     let mut parsed = Vec::with_capacity(ops.len());
-    let mut all_reads = true;
     for (i, op) in ops.iter().enumerate() {
-        let p = parse(&op.sql).map_err(|e| e.at_operation(i))?;
-        if p.class() == StatementClass::Read {
-            classify::check_read(&p).map_err(|r| refused(r).at_operation(i))?;
-        } else {
-            all_reads = false;
-            classify::check_write(&p).map_err(|r| refused(r).at_operation(i))?;
-        }
-        parsed.push(p);
+        parsed.push(parse(&op.sql).map_err(|e| e.at_operation(i))?);
     }
-    Ok((ops, parsed, all_reads))
+    let plan = authorize_operations(state, &parsed, authority(args, session)).await?;
+    Ok((ops, parsed, plan))
+}
+
+/// The caller's authority, from the arguments of this call.
+fn authority(args: &QueryArgs, session: bool) -> Authority {
+    Authority {
+        dry_run: args.dry_run.unwrap_or(false),
+        autocommit: args.autocommit.unwrap_or(false),
+        session,
+    }
 }
 
 /// Run the operations in order on `conn`; stop at the first failure and return its index.
@@ -413,26 +415,15 @@ async fn transaction(
     args: &QueryArgs,
     limits: &Limits,
 ) -> Result<Value, ToolError> {
-    let (ops, parsed, all_reads) = prepare_operations(args)?;
+    let (ops, parsed, plan) = prepare_operations(state, args, false).await?;
     let dry_run = args.dry_run.unwrap_or(false);
-    if dry_run && !args.autocommit.unwrap_or(false) {
-        for (i, p) in parsed.iter().enumerate() {
-            if p.class() != StatementClass::Read {
-                classify::check_rolled_back_write(p).map_err(|r| refused(r).at_operation(i))?;
-            }
-        }
-    }
-    if !all_reads && !dry_run && !args.autocommit.unwrap_or(false) {
-        return Err(ToolError::PolicyDenied(
-            "pg_query transaction with writes is default-deny: add autocommit: true to run and \
-             commit all operations atomically, or dry_run: true to try them and roll back"
-                .into(),
-        ));
-    }
     let parsed = &parsed;
     let (results, committed) = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, all_reads, limits).await?;
+        let mut tx = PooledTx::begin(&state.pools, plan.read_only, limits).await?;
+        if plan.close_connection {
+            tx.close_afterwards();
+        }
         let res = with_deadline(limits, async {
             run_operations(tx.conn(), ops, parsed, limits)
                 .await
@@ -440,7 +431,7 @@ async fn transaction(
         })
         .await;
         match res {
-            Ok(results) => Ok((results, tx.finish(!dry_run).await?)),
+            Ok(results) => Ok((results, tx.finish(plan.commit).await?)),
             Err(e) => {
                 tx.abandon().await;
                 Err(e)
@@ -495,6 +486,7 @@ pub(crate) async fn under_savepoint<T>(
 
 /// pg_query inside a pg_tx session.
 async fn in_session(
+    state: &AppState,
     g: &mut SessionGuard,
     args: &QueryArgs,
     limits: &Limits,
@@ -504,7 +496,7 @@ async fn in_session(
         "read" => {
             let sql = require_sql(args)?;
             let parsed = parse(sql)?;
-            classify::check_read(&parsed).map_err(refused)?;
+            authorize(state, Action::Read, &parsed, authority(args, true)).await?;
             let st = StatementRef::from(&parsed);
             // Under a read-only savepoint that is rolled back: the session's earlier work stays
             // visible, the read cannot write, and a failing read does not poison the transaction.
@@ -517,7 +509,7 @@ async fn in_session(
         "write" => {
             let sql = require_sql(args)?;
             let parsed = parse(sql)?;
-            classify::check_write(&parsed).map_err(refused)?;
+            authorize(state, Action::Write, &parsed, authority(args, true)).await?;
             let st = StatementRef::from(&parsed);
             if args.dry_run.unwrap_or(false) {
                 let rows = under_savepoint(g, false, false, async |c| {
@@ -542,10 +534,17 @@ async fn in_session(
         "explain" => {
             let sql = require_sql(args)?;
             let parsed = parse(sql)?;
-            let target = classify::check_explain(&parsed).map_err(refused)?;
             let analyze = args.analyze.unwrap_or(false);
+            let plan = authorize(
+                state,
+                Action::Explain { analyze },
+                &parsed,
+                authority(args, true),
+            )
+            .await?;
+            let target = plan.explain.unwrap_or(ExplainTarget::Write);
             let st = explain_statement(&parsed, analyze);
-            let read_only = !(analyze && target == ExplainTarget::Write);
+            let read_only = plan.read_only;
             let one = Limits {
                 max_rows: 1,
                 ..*limits
@@ -557,7 +556,7 @@ async fn in_session(
             explain_json(rows, analyze, analyze && target == ExplainTarget::Write)
         }
         _ => {
-            let (ops, parsed, _) = prepare_operations(args)?;
+            let (ops, parsed, _) = prepare_operations(state, args, true).await?;
             let dry_run = args.dry_run.unwrap_or(false);
             // The operations are atomic inside the session too: a failure rolls back to the
             // savepoint, so the session keeps its earlier work and stays usable.

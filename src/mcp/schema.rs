@@ -10,9 +10,7 @@ use crate::db::executor::{Limits, RowMode, StatementRef, run_statement};
 use crate::db::{AutocommitConn, PooledTx};
 use crate::error::ToolError;
 use crate::http::caller::Caller;
-use crate::mcp::query::{
-    limits_for, parse, refused, truncate_for_message, under_savepoint, with_deadline,
-};
+use crate::mcp::query::{limits_for, parse, truncate_for_message, under_savepoint, with_deadline};
 use crate::mcp::tx::settle_error;
 use crate::safety::classify::{self, DdlKind};
 use crate::state::AppState;
@@ -1204,9 +1202,21 @@ async fn ddl(
         }
     };
     let parsed = parse(sql)?;
-    classify::check_ddl(&parsed, kind).map_err(refused)?;
-    let limits = limits_for(state, None)?;
     let dry_run = args.dry_run.unwrap_or(false);
+    let plan = crate::mcp::gate::authorize(
+        state,
+        crate::safety::policy::Action::Ddl(kind),
+        &parsed,
+        crate::safety::policy::Authority {
+            dry_run,
+            autocommit: args.autocommit.unwrap_or(false),
+            session: args.session_id.is_some(),
+        },
+    )
+    .await?;
+    // Whatever it does, DDL may change what the function catalog holds.
+    state.catalog.mark_stale();
+    let limits = limits_for(state, None)?;
     let concurrent = needs_autocommit(parsed.sql());
     let st = StatementRef::from(&parsed);
     let started = std::time::Instant::now();
@@ -1245,13 +1255,6 @@ async fn ddl(
         return Ok(out);
     }
 
-    if !dry_run && !args.autocommit.unwrap_or(false) {
-        return Err(ToolError::PolicyDenied(format!(
-            "pg_schema {action} is default-deny: add autocommit: true to run and commit this \
-             statement, or pass a session_id from pg_tx begin; dry_run: true checks it and rolls \
-             back without changing anything"
-        )));
-    }
     if concurrent {
         if dry_run {
             return Err(ToolError::InvalidInput(
@@ -1269,6 +1272,9 @@ async fn ddl(
         return Ok(ddl_result(&parsed, false, true, started));
     }
     let mut tx = PooledTx::begin(&state.pools, false, &limits).await?;
+    if plan.close_connection {
+        tx.close_afterwards();
+    }
     let res = with_deadline(
         &limits,
         run_statement(tx.conn(), sql, &st, &[], &limits, RowMode::Write),
@@ -1278,7 +1284,7 @@ async fn ddl(
         tx.abandon().await;
         return Err(e);
     }
-    let committed = tx.finish(!dry_run).await?;
+    let committed = tx.finish(plan.commit).await?;
     Ok(ddl_result(&parsed, dry_run, committed, started))
 }
 

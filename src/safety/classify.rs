@@ -46,6 +46,11 @@ pub(crate) enum ClassifyError {
         /// How many statements the parser found.
         count: usize,
     },
+    /// The statement is valid SQL but nested too deeply to be inspected.
+    #[error(
+        "the statement is nested too deeply for this server to check (more than 100 levels: e.g. about 100 UNION arms or deeply nested expressions); split it into smaller statements, or use a VALUES list or a temporary table instead of a long UNION chain"
+    )]
+    TooDeep,
     /// PostgreSQL's grammar rejected the input.
     #[error("invalid SQL{}: {message}", position_suffix(.position))]
     Syntax {
@@ -205,6 +210,8 @@ pub(crate) struct Parsed {
     command: &'static str,
     /// Classification of the statement.
     class: StatementClass,
+    /// Everything the generic scan found anywhere in the tree (calls, operators, relations…).
+    found: super::scan::Found,
 }
 
 /// Why a statement was refused by an action, and where to send it instead.
@@ -257,6 +264,10 @@ pub(crate) fn parse_one(sql: &str) -> Result<Parsed, ClassifyError> {
             let position = error_position(sql, &message);
             return Err(ClassifyError::Syntax { message, position });
         }
+        // The tree is decoded with prost, which stops at 100 levels of nesting: the SQL is
+        // valid, but too deep for this server to inspect (about 100 UNION arms, or deeply
+        // nested expressions), and what cannot be inspected does not run.
+        Err(pg_query::Error::Decode(_)) => return Err(ClassifyError::TooDeep),
         Err(other) => {
             return Err(ClassifyError::Syntax {
                 message: other.to_string(),
@@ -289,12 +300,14 @@ pub(crate) fn parse_one(sql: &str) -> Result<Parsed, ClassifyError> {
 
     let facts = walk_statement(&stmt);
     let (command, class) = classify(&stmt, &facts);
+    let found = super::scan::scan(&stmt);
     Ok(Parsed {
         sql: text,
         stmt,
         facts,
         command,
         class,
+        found,
     })
 }
 
@@ -427,6 +440,11 @@ impl Parsed {
     /// The statement's class, independent of the action it was sent to.
     pub(crate) fn class(&self) -> StatementClass {
         self.class
+    }
+
+    /// What the generic scan found anywhere in the tree (see [`super::scan`]).
+    pub(crate) fn found(&self) -> &super::scan::Found {
+        &self.found
     }
 
     /// True for a read SelectStmt (incl. WITH/VALUES/TABLE) that can be wrapped as

@@ -1,0 +1,611 @@
+//! Which functions may run where: an allowlist resolved against the database's own catalog.
+//!
+//! A statement names functions (and operators, which are functions underneath); PostgreSQL
+//! resolves each name through the search path to one of possibly several candidates. This
+//! module holds a snapshot of `pg_proc`/`pg_operator` ([`Catalog`], loaded by `db::catalog`)
+//! and decides for every candidate a name could resolve to, so a refusal never depends on
+//! guessing which overload the server will pick: **all** candidates must be allowed.
+//!
+//! Where a caller has no write authorization (read, explain, dry run, read-only session) and
+//! in stored code (views, rules, defaults, policies, any DDL expression), a function may run
+//! only if it is ([`Rules::allows`]):
+//! - a built-in (in `pg_catalog`/`information_schema`, created by initdb, not part of an
+//!   extension) that PostgreSQL marks immutable or stable, minus [`BUILTIN_EXCLUDED`] (stable
+//!   built-ins that read other callers' state, server configuration, or run SQL text), or one of
+//!   the reviewed volatile built-ins in [`BUILTIN_VOLATILE_ALLOWED`] (random, clocks, sizes…);
+//! - a user-defined `LANGUAGE sql` function outside any extension (its body is SQL the
+//!   server's READ ONLY transaction holds to; creating one needs write authorization);
+//!   procedural-language functions only with `COLDQUERY_ALLOW_PROCEDURAL`, C functions never;
+//! - a function of an extension on [`DEFAULT_EXTENSIONS`] or `COLDQUERY_ALLOWED_EXTENSIONS`;
+//! - a function named in `COLDQUERY_ALLOWED_FUNCTIONS`.
+//!
+//! `COLDQUERY_EXCLUDED_FUNCTIONS` removes any function, whatever the rules above say.
+
+use std::collections::{HashMap, HashSet};
+
+use super::scan::QualName;
+
+/// Where a function comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Created by initdb and not an extension member.
+    Builtin,
+    /// A member of this extension.
+    Extension(String),
+    /// Anything else: created by a user.
+    User,
+}
+
+/// One `pg_proc` row, reduced to what the rules need.
+#[derive(Debug, Clone)]
+pub(crate) struct Function {
+    /// `pg_proc.oid`.
+    pub(crate) oid: u32,
+    /// The function's name.
+    pub(crate) name: String,
+    /// Its schema.
+    pub(crate) schema: String,
+    /// `provolatile`: `i`, `s` or `v`.
+    pub(crate) volatility: char,
+    /// Its language (`internal`, `c`, `sql`, `plpgsql`…).
+    pub(crate) language: String,
+    /// Built-in, extension member or user-defined.
+    pub(crate) origin: Origin,
+}
+
+/// A snapshot of the functions and operators of one database, as seen by the server's role.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Catalog {
+    functions: Vec<Function>,
+    by_name: HashMap<String, Vec<usize>>,
+    by_oid: HashMap<u32, usize>,
+    /// Operator name → (schema, oid of the function that implements it).
+    operators: HashMap<String, Vec<(String, u32)>>,
+    /// The schemas an unqualified name is looked up in (`current_schemas(true)`).
+    search_path: Vec<String>,
+}
+
+impl Catalog {
+    /// Builds a catalog from loaded rows.
+    pub(crate) fn new(
+        functions: Vec<Function>,
+        operators: Vec<(String, String, u32)>,
+        search_path: Vec<String>,
+    ) -> Catalog {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_oid = HashMap::new();
+        for (i, f) in functions.iter().enumerate() {
+            by_name.entry(f.name.clone()).or_default().push(i);
+            by_oid.insert(f.oid, i);
+        }
+        let mut ops: HashMap<String, Vec<(String, u32)>> = HashMap::new();
+        for (name, schema, code) in operators {
+            ops.entry(name).or_default().push((schema, code));
+        }
+        Catalog {
+            functions,
+            by_name,
+            by_oid,
+            operators: ops,
+            search_path,
+        }
+    }
+
+    /// How many functions the snapshot holds (for logs).
+    pub(crate) fn len(&self) -> usize {
+        self.functions.len()
+    }
+
+    /// Whether a call of `name` could reach user-defined procedural code (PL/pgSQL and the
+    /// like): such a call's connection is closed afterwards.
+    pub(crate) fn is_procedural_user_function(&self, name: &QualName) -> bool {
+        self.candidates(name).iter().any(|f| {
+            f.origin == Origin::User && !matches!(f.language.as_str(), "sql" | "c" | "internal")
+        })
+    }
+
+    /// Whether `schema` is one an unqualified name resolves in.
+    fn on_path(&self, schema: &str) -> bool {
+        schema == "pg_catalog" || self.search_path.iter().any(|s| s == schema)
+    }
+
+    /// Every function a call of `name` could resolve to.
+    fn candidates(&self, name: &QualName) -> Vec<&Function> {
+        let Some(idx) = self.by_name.get(&name.name) else {
+            return Vec::new();
+        };
+        idx.iter()
+            .map(|&i| &self.functions[i])
+            .filter(|f| match &name.schema {
+                Some(s) => &f.schema == s,
+                None => self.on_path(&f.schema),
+            })
+            .collect()
+    }
+
+    /// Every function an operator `name` could resolve to.
+    fn operator_candidates(&self, name: &QualName) -> Option<Vec<&Function>> {
+        let ops = self.operators.get(&name.name)?;
+        let mut out = Vec::new();
+        for (schema, code) in ops {
+            let visible = match &name.schema {
+                Some(s) => s == schema,
+                None => self.on_path(schema),
+            };
+            if !visible {
+                continue;
+            }
+            // An operator whose function is missing from the snapshot cannot be judged.
+            out.push(self.functions.get(*self.by_oid.get(code)?)?);
+        }
+        if out.is_empty() { None } else { Some(out) }
+    }
+}
+
+/// Extensions whose functions are side-effect-free and run no SQL text: allowed by default.
+pub(crate) const DEFAULT_EXTENSIONS: &[&str] = &[
+    "btree_gin",
+    "btree_gist",
+    "citext",
+    "cube",
+    "dict_int",
+    "earthdistance",
+    "fuzzystrmatch",
+    "hstore",
+    "intarray",
+    "isn",
+    "ltree",
+    "pg_trgm",
+    "pgcrypto",
+    "seg",
+    "tsm_system_rows",
+    "tsm_system_time",
+    "unaccent",
+    "uuid-ossp",
+    "vector",
+];
+
+/// Stable or immutable built-ins that are still not allowed: they run SQL given as text or
+/// read state that belongs to other callers of a shared connection or to the server's files.
+pub(crate) const BUILTIN_EXCLUDED: &[&str] = &[
+    // Run the SQL named by their arguments, which cannot be checked.
+    "table_to_xml",
+    "table_to_xml_and_xmlschema",
+    "table_to_xmlschema",
+    "schema_to_xml",
+    "schema_to_xml_and_xmlschema",
+    "schema_to_xmlschema",
+    "database_to_xml",
+    "database_to_xml_and_xmlschema",
+    "database_to_xmlschema",
+    // Other callers' prepared statements and cursors on a pooled connection.
+    "pg_prepared_statement",
+    "pg_cursor",
+    "pg_listening_channels",
+    // Server build configuration (paths, flags).
+    "pg_config",
+];
+
+/// Volatile built-ins reviewed one by one as having no effect outside the transaction and
+/// exposing nothing another caller left behind.
+pub(crate) const BUILTIN_VOLATILE_ALLOWED: &[&str] = &[
+    "clock_timestamp",
+    "timeofday",
+    "random",
+    "gen_random_uuid",
+    "pg_sleep",
+    "pg_sleep_for",
+    "pg_sleep_until",
+    "pg_database_size",
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+    "pg_total_relation_size",
+    "pg_tablespace_size",
+    "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids",
+    "pg_is_in_recovery",
+    "pg_jit_available",
+    "pg_partition_ancestors",
+    "pg_partition_tree",
+    "pg_lock_status",
+    "pg_current_wal_lsn",
+    "pg_current_wal_insert_lsn",
+    "pg_current_wal_flush_lsn",
+    "pg_last_wal_receive_lsn",
+    "pg_last_wal_replay_lsn",
+    "pg_last_xact_replay_timestamp",
+    "pg_is_wal_replay_paused",
+    "pg_get_wal_replay_pause_state",
+    "pg_notification_queue_usage",
+    "pg_xact_commit_timestamp",
+    "pg_xact_status",
+    "txid_status",
+    "pg_collation_actual_version",
+    "pg_database_collation_actual_version",
+    "pg_sequence_last_value",
+    "current_query",
+    "bernoulli",
+    "system",
+];
+
+/// Built-ins that stored code may call although reads may not: a column default of
+/// `nextval(…)` is how sequences feed tables (a read-only transaction refuses it anyway).
+const STORED_CODE_EXTRA: &[&str] = &["nextval"];
+
+/// The operator's choices, from the configuration.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rules {
+    /// Extensions whose functions are allowed (the defaults plus `COLDQUERY_ALLOWED_EXTENSIONS`).
+    pub(crate) extensions: HashSet<String>,
+    /// Single functions allowed (`name` or `schema.name`): `COLDQUERY_ALLOWED_FUNCTIONS`.
+    pub(crate) functions: HashSet<String>,
+    /// Functions refused whatever else says (`COLDQUERY_EXCLUDED_FUNCTIONS`).
+    pub(crate) excluded: HashSet<String>,
+    /// `COLDQUERY_ALLOW_PROCEDURAL`.
+    pub(crate) allow_procedural: bool,
+}
+
+impl Rules {
+    /// Rules from the configured lists (entries are trimmed and lower-cased).
+    pub(crate) fn new(
+        extensions: &[String],
+        functions: &[String],
+        excluded: &[String],
+        allow_procedural: bool,
+    ) -> Rules {
+        let norm = |v: &[String]| -> HashSet<String> {
+            v.iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let mut ext = norm(extensions);
+        ext.extend(DEFAULT_EXTENSIONS.iter().map(|s| (*s).to_owned()));
+        Rules {
+            extensions: ext,
+            functions: norm(functions),
+            excluded: norm(excluded),
+            allow_procedural,
+        }
+    }
+
+    fn named(set: &HashSet<String>, f: &Function) -> bool {
+        set.contains(&f.name) || set.contains(&format!("{}.{}", f.schema, f.name))
+    }
+
+    /// Whether `f` may run without write authorization (`stored`: in stored code).
+    fn allows(&self, f: &Function, stored: bool) -> Result<(), String> {
+        if Self::named(&self.excluded, f) {
+            return Err("it is excluded by COLDQUERY_EXCLUDED_FUNCTIONS".into());
+        }
+        if Self::named(&self.functions, f) {
+            return Ok(());
+        }
+        let name = f.name.as_str();
+        match &f.origin {
+            Origin::Builtin => {
+                if BUILTIN_EXCLUDED.contains(&name) {
+                    Err("it runs SQL text or exposes server or other callers' state".into())
+                } else if matches!(f.volatility, 'i' | 's')
+                    || BUILTIN_VOLATILE_ALLOWED.contains(&name)
+                    || (stored && STORED_CODE_EXTRA.contains(&name))
+                {
+                    Ok(())
+                } else {
+                    Err("it is not on the allowlist of side-effect-free built-in functions".into())
+                }
+            }
+            Origin::Extension(ext) => {
+                if self.extensions.contains(ext) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "it belongs to extension {ext}, which is not on the allowlist (COLDQUERY_ALLOWED_EXTENSIONS={ext} allows it)"
+                    ))
+                }
+            }
+            Origin::User => self.user_function(f),
+        }
+    }
+
+    /// User-defined functions: SQL ones are fine; procedural ones only when opted in.
+    fn user_function(&self, f: &Function) -> Result<(), String> {
+        match f.language.as_str() {
+            "sql" => Ok(()),
+            "c" | "internal" => Err(format!(
+                "it is a user-defined {} function, machine code this server cannot inspect",
+                f.language
+            )),
+            lang if self.allow_procedural => {
+                let _ = lang;
+                Ok(())
+            }
+            lang => Err(format!(
+                "it is written in {lang}, procedural code that may run any SQL (COLDQUERY_ALLOW_PROCEDURAL=true allows it)"
+            )),
+        }
+    }
+
+    /// Whether `f` may run in a statement the caller is authorized to commit: only
+    /// procedural and C code are judged here (the name denylist applies besides).
+    fn allows_in_write(&self, f: &Function) -> Result<(), String> {
+        if Self::named(&self.excluded, f) {
+            return Err("it is excluded by COLDQUERY_EXCLUDED_FUNCTIONS".into());
+        }
+        if Self::named(&self.functions, f) || f.origin != Origin::User {
+            return Ok(());
+        }
+        self.user_function(f)
+    }
+}
+
+/// How strictly calls are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strictness {
+    /// No write authorization: the allowlist.
+    Allowlist,
+    /// Stored code (views, defaults, any DDL expression): the allowlist plus `nextval`.
+    StoredCode,
+    /// An authorized write: procedural and C user functions are judged; the rest is left to
+    /// the name denylist and PostgreSQL.
+    Write,
+}
+
+/// Why a call may not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CallProblem {
+    /// The name resolves to no function in the snapshot: reload it, then refuse.
+    Unknown(String),
+    /// The name resolves to a function that is not allowed.
+    Denied {
+        /// The name as written.
+        name: String,
+        /// Completes "function X is not allowed here: <why>".
+        why: String,
+    },
+}
+
+/// Judges one function call.
+pub(crate) fn check_call(
+    cat: &Catalog,
+    rules: &Rules,
+    name: &QualName,
+    strictness: Strictness,
+) -> Result<(), CallProblem> {
+    let candidates = cat.candidates(name);
+    if candidates.is_empty() {
+        if strictness == Strictness::Write {
+            // A write may call a function created earlier in its own session; PostgreSQL
+            // reports a name that does not exist.
+            return Ok(());
+        }
+        return Err(CallProblem::Unknown(name.display()));
+    }
+    judge(&candidates, rules, strictness, &name.display())
+}
+
+/// Judges a name used with field notation (`t.f`): a column when no function has that name,
+/// otherwise judged like a call, since PostgreSQL may resolve it to `f(t)`.
+pub(crate) fn check_field_call(
+    cat: &Catalog,
+    rules: &Rules,
+    name: &str,
+    strictness: Strictness,
+) -> Result<(), CallProblem> {
+    let name = QualName {
+        schema: None,
+        name: name.to_owned(),
+    };
+    let candidates = cat.candidates(&name);
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    judge(&candidates, rules, strictness, &name.display())
+}
+
+/// Judges one operator through the functions that implement it.
+pub(crate) fn check_operator(
+    cat: &Catalog,
+    rules: &Rules,
+    name: &QualName,
+    strictness: Strictness,
+) -> Result<(), CallProblem> {
+    match cat.operator_candidates(name) {
+        Some(c) => judge(
+            &c,
+            rules,
+            strictness,
+            &format!("operator {}", name.display()),
+        ),
+        None if strictness == Strictness::Write => Ok(()),
+        None => Err(CallProblem::Unknown(format!("operator {}", name.display()))),
+    }
+}
+
+fn judge(
+    candidates: &[&Function],
+    rules: &Rules,
+    strictness: Strictness,
+    shown: &str,
+) -> Result<(), CallProblem> {
+    for f in candidates {
+        let verdict = match strictness {
+            Strictness::Allowlist => rules.allows(f, false),
+            Strictness::StoredCode => rules.allows(f, true),
+            Strictness::Write => rules.allows_in_write(f),
+        };
+        if let Err(why) = verdict {
+            let name = if shown.starts_with("operator ") {
+                format!("{shown} (function {}.{})", f.schema, f.name)
+            } else {
+                format!("{}.{}", f.schema, f.name)
+            };
+            return Err(CallProblem::Denied { name, why });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(oid: u32, name: &str, schema: &str, vol: char, lang: &str, origin: Origin) -> Function {
+        Function {
+            oid,
+            name: name.into(),
+            schema: schema.into(),
+            volatility: vol,
+            language: lang.into(),
+            origin,
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::new(
+            vec![
+                f(1, "lower", "pg_catalog", 'i', "internal", Origin::Builtin),
+                f(
+                    2,
+                    "pg_read_file",
+                    "pg_catalog",
+                    'v',
+                    "internal",
+                    Origin::Builtin,
+                ),
+                f(3, "random", "pg_catalog", 'v', "internal", Origin::Builtin),
+                f(
+                    4,
+                    "table_to_xml",
+                    "pg_catalog",
+                    's',
+                    "internal",
+                    Origin::Builtin,
+                ),
+                f(
+                    5,
+                    "crosstab",
+                    "public",
+                    'v',
+                    "c",
+                    Origin::Extension("tablefunc".into()),
+                ),
+                f(
+                    6,
+                    "similarity",
+                    "public",
+                    'i',
+                    "c",
+                    Origin::Extension("pg_trgm".into()),
+                ),
+                f(7, "my_sql", "public", 'v', "sql", Origin::User),
+                f(8, "my_plpgsql", "public", 'v', "plpgsql", Origin::User),
+                f(9, "lower", "other", 'v', "plpgsql", Origin::User),
+                f(
+                    10,
+                    "nextval",
+                    "pg_catalog",
+                    'v',
+                    "internal",
+                    Origin::Builtin,
+                ),
+                f(11, "int4pl", "pg_catalog", 'i', "internal", Origin::Builtin),
+            ],
+            vec![
+                ("+".into(), "pg_catalog".into(), 11),
+                ("###".into(), "public".into(), 2),
+            ],
+            vec!["public".into()],
+        )
+    }
+
+    fn name(s: &str) -> QualName {
+        match s.split_once('.') {
+            Some((schema, n)) => QualName {
+                schema: Some(schema.into()),
+                name: n.into(),
+            },
+            None => QualName {
+                schema: None,
+                name: s.into(),
+            },
+        }
+    }
+
+    fn allow(s: &str) -> Result<(), CallProblem> {
+        check_call(
+            &catalog(),
+            &Rules::new(&[], &[], &[], false),
+            &name(s),
+            Strictness::Allowlist,
+        )
+    }
+
+    #[test]
+    fn the_allowlist_decides_per_origin() {
+        assert!(allow("lower").is_ok(), "immutable built-in");
+        assert!(allow("random").is_ok(), "reviewed volatile built-in");
+        assert!(allow("similarity").is_ok(), "default extension");
+        assert!(allow("my_sql").is_ok(), "user SQL function");
+        for denied in [
+            "pg_read_file",
+            "table_to_xml",
+            "crosstab",
+            "my_plpgsql",
+            "nextval",
+        ] {
+            assert!(
+                matches!(allow(denied), Err(CallProblem::Denied { .. })),
+                "{denied} must be refused"
+            );
+        }
+        assert_eq!(allow("nosuch"), Err(CallProblem::Unknown("nosuch".into())));
+    }
+
+    #[test]
+    fn names_resolve_through_the_search_path_only() {
+        // other.lower is procedural but not on the path: unqualified lower is the built-in.
+        assert!(allow("lower").is_ok());
+        assert!(matches!(
+            allow("other.lower"),
+            Err(CallProblem::Denied { .. })
+        ));
+        assert!(allow("pg_catalog.lower").is_ok());
+    }
+
+    #[test]
+    fn configuration_widens_and_narrows_the_allowlist() {
+        let cat = catalog();
+        let rules = Rules::new(
+            &["tablefunc".into()],
+            &["pg_read_file".into()],
+            &["random".into()],
+            true,
+        );
+        let ok = |s: &str| check_call(&cat, &rules, &name(s), Strictness::Allowlist).is_ok();
+        assert!(ok("crosstab") && ok("pg_read_file") && ok("my_plpgsql"));
+        assert!(!ok("random"));
+    }
+
+    #[test]
+    fn operators_are_judged_by_their_functions() {
+        let cat = catalog();
+        let rules = Rules::new(&[], &[], &[], false);
+        assert!(check_operator(&cat, &rules, &name("+"), Strictness::Allowlist).is_ok());
+        assert!(matches!(
+            check_operator(&cat, &rules, &name("###"), Strictness::Allowlist),
+            Err(CallProblem::Denied { .. })
+        ));
+    }
+
+    #[test]
+    fn stored_code_may_use_nextval_and_writes_judge_only_user_code() {
+        let cat = catalog();
+        let rules = Rules::new(&[], &[], &[], false);
+        assert!(check_call(&cat, &rules, &name("nextval"), Strictness::StoredCode).is_ok());
+        assert!(check_call(&cat, &rules, &name("pg_read_file"), Strictness::Write).is_ok());
+        assert!(check_call(&cat, &rules, &name("my_plpgsql"), Strictness::Write).is_err());
+        assert!(check_call(&cat, &rules, &name("nosuch"), Strictness::Write).is_ok());
+    }
+}
