@@ -46,7 +46,8 @@ impl App {
             },
             metrics.clone(),
             pools.health.clone(),
-        );
+        )
+        .with_max_per_owner(config.sessions_per_caller());
         let auth = crate::http::auth::AuthConfig::from_config(&config)
             .map_err(anyhow::Error::msg)
             .context("reading the bearer tokens")?;

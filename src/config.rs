@@ -164,6 +164,12 @@ pub struct Config {
     /// Largest accepted HTTP request body on /mcp.
     #[arg(long, env = "COLDQUERY_MAX_REQUEST_BYTES", default_value = "4MiB", value_parser = parse_size)]
     pub max_request_bytes: usize,
+
+    /// Open pg_tx sessions one caller (principal, or MCP session without authentication) may
+    /// hold at once, so that one caller's leftovers cannot use up COLDQUERY_MAX_SESSIONS.
+    /// Unset: max(1, max_sessions / 2).
+    #[arg(long, env = "COLDQUERY_MAX_SESSIONS_PER_CALLER", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_sessions_per_caller: Option<u32>,
 }
 
 /// A string that must never be printed: `Debug` shows `***`.
@@ -197,6 +203,13 @@ impl From<&str> for Secret {
 }
 
 impl Config {
+    /// The per-caller session cap in effect: the setting, or max(1, max_sessions / 2).
+    pub fn sessions_per_caller(&self) -> usize {
+        self.max_sessions_per_caller
+            .map(|n| n as usize)
+            .unwrap_or((self.max_sessions / 2).max(1))
+    }
+
     /// A configuration with every default, for tests and embedding; `database_url` set.
     pub fn with_database_url(url: &str) -> Config {
         let mut cli = Cli::parse_from(["coldquery"]);

@@ -187,8 +187,13 @@ async fn writes_failures_and_a_rolled_back_transaction_each_leave_audit_rows() {
         "{summary:?}"
     );
     assert_eq!(rows[2]["sqlstate"], "23505");
-    // The write inside the rolled-back transaction is still on record, with its handle.
-    assert_eq!(rows[4]["session_id"], id.as_str());
+    // The write inside the rolled-back transaction is still on record, with its handle's
+    // digest (never the handle itself, contract §8).
+    assert_eq!(
+        rows[4]["session_id"],
+        coldquery::http::caller::digest(&id).as_str()
+    );
+    assert!(!serde_json::to_string(&rows).unwrap().contains(&id));
     assert_eq!(rows[4]["statement"], "INSERT INTO t VALUES (3)");
     assert!(rows[4]["mcp_session"].is_string());
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The audit log: migrations for ColdQuery's own schema (run at start-up), and one row per
 //! write, DDL, admin action and transaction end, written on its own small pool so that it is
-//! outside the caller's transaction and survives a rollback.
+//! outside the caller's transaction and survives a rollback. MCP session ids and `pg_tx`
+//! handles are stored as digests ([`digest`]), never in clear: whoever can read the log must not
+//! be able to take over a session from it (contract §8).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
 use crate::error::ToolError;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, digest};
 use crate::safety::classify;
 
 /// Where the audit log stands.
@@ -38,13 +40,24 @@ pub struct Audit {
 const READY_WAIT: Duration = Duration::from_secs(5);
 
 fn migrator(schema_exists: bool) -> Migrator {
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "audit log".into(),
-        MigrationType::Simple,
-        sqlx::AssertSqlSafe(include_str!("../../migrations/0001_audit_log.sql")).into_sql_str(),
-        false,
-    )]);
+    // Every file of migrations/ is listed here, in order (a unit test checks the folder).
+    let mut m = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "audit log".into(),
+            MigrationType::Simple,
+            sqlx::AssertSqlSafe(include_str!("../../migrations/0001_audit_log.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "audit log digests".into(),
+            MigrationType::Simple,
+            sqlx::AssertSqlSafe(include_str!("../../migrations/0002_audit_digests.sql"))
+                .into_sql_str(),
+            false,
+        ),
+    ]);
     // Our bookkeeping lives in our schema, not in the user's `public`. Ask for the schema only
     // when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
     // the schema exists, which a least-privilege role owning a pre-created schema lacks.
@@ -191,9 +204,9 @@ impl Audit {
 pub struct AuditRow {
     /// Bearer-token name, Tailscale login or `anonymous`.
     pub principal: String,
-    /// The MCP session id.
+    /// Digest of the MCP session id.
     pub mcp_session: Option<String>,
-    /// The pg_tx handle.
+    /// Digest of the pg_tx handle.
     pub session_id: Option<String>,
     /// Tool name.
     pub tool: String,
@@ -261,14 +274,13 @@ pub fn row_for(
     let session_id = args
         .get("session_id")
         .and_then(Value::as_str)
-        .map(str::to_owned)
         .or_else(|| {
-            outcome.as_ref().ok().and_then(|v| {
-                v.get("session_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-        });
+            outcome
+                .as_ref()
+                .ok()
+                .and_then(|v| v.get("session_id").and_then(Value::as_str))
+        })
+        .map(digest);
     let (rows_affected, outcome_s, sqlstate) = match outcome {
         Ok(v) => {
             let rows = v.get("rows_affected").and_then(Value::as_i64).or_else(|| {
@@ -300,7 +312,7 @@ pub fn row_for(
             .principal
             .clone()
             .unwrap_or_else(|| "anonymous".into()),
-        mcp_session: caller.mcp_session.clone(),
+        mcp_session: caller.mcp_session.as_deref().map(digest),
         session_id,
         tool: tool.to_owned(),
         action: action.to_owned(),
@@ -335,11 +347,7 @@ mod tests {
 
     #[test]
     fn rows_redact_passwords_and_sum_transaction_rows() {
-        let caller = Caller {
-            owner: "principal:ci".into(),
-            mcp_session: None,
-            principal: Some("ci".into()),
-        };
+        let caller = Caller::new(Some("ci".into()), None);
         let args = json!({"action": "write", "sql": "ALTER ROLE bob PASSWORD 'hunter2'"});
         let row = row_for(
             &caller,
@@ -359,5 +367,41 @@ mod tests {
         let err = ToolError::PolicyDenied("no".into());
         let row = row_for(&caller, "pg_query", "write", &args, &Err(err), 1.0);
         assert_eq!(row.outcome, "policy_denied");
+    }
+
+    #[test]
+    fn handles_and_mcp_session_ids_are_stored_as_digests() {
+        let caller = Caller::new(None, Some("0b5f2c1e-mcp-session".into()));
+        let id = "tx_00112233445566778899aabbccddeeff";
+        let args = json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "session_id": id});
+        let row = row_for(&caller, "pg_query", "write", &args, &Ok(json!({})), 1.0);
+        assert_eq!(row.session_id.as_deref(), Some(digest(id).as_str()));
+        assert_eq!(
+            row.mcp_session.as_deref(),
+            Some(digest("0b5f2c1e-mcp-session").as_str())
+        );
+        // A begin names its new handle only in the outcome.
+        let begun = Ok(json!({"session_id": id}));
+        let row = row_for(&caller, "pg_tx", "begin", &json!({}), &begun, 1.0);
+        assert_eq!(row.session_id.as_deref(), Some(digest(id).as_str()));
+    }
+
+    #[test]
+    fn every_migration_file_is_registered_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let versions: Vec<i64> = migrator(true).iter().map(|m| m.version).collect();
+        assert_eq!(versions.len(), files.len(), "{files:?}");
+        for (file, v) in files.iter().zip(&versions) {
+            assert!(
+                file.starts_with(&format!("{v:04}_")),
+                "{file} is not version {v}"
+            );
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! The session manager behind `pg_tx`: opaque handles mapped to **dedicated** connections (never
 //! taken from the stateless pool, so open transactions cannot starve reads or `/health`),
-//! ownership by caller, the sliding idle TTL and its reaper, the session limit, serialised use
-//! of one handle, and clean-up on MCP session end and shutdown.
+//! ownership by caller (the authenticated principal first, contract §8), the sliding idle TTL
+//! and its reaper, the session limits (in all and per owner), serialised use of one handle, the
+//! client-side deadline of session statements, and clean-up on MCP session end and shutdown.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::db::executor::Limits;
 use crate::error::{DbError, ToolError};
+use crate::http::caller::digest;
 use crate::http::metrics::Metrics;
 
 /// How long a second call on a busy handle waits for its turn before `session_busy`.
@@ -79,6 +81,8 @@ pub struct Slot {
     /// The handle.
     pub id: String,
     owner: String,
+    /// The MCP session whose call opened it: its DELETE ends this handle (contract §8).
+    created_in: Option<String>,
     created: Instant,
     isolation: Isolation,
     read_only: bool,
@@ -117,9 +121,11 @@ impl Slot {
 struct Inner {
     map: Mutex<HashMap<String, Arc<Slot>>>,
     tombstones: Mutex<HashMap<String, (String, Tombstone, Instant)>>,
-    connecting: AtomicUsize,
+    /// Begins still connecting, per owner; counted against both limits (locked after `map`).
+    pending: Mutex<HashMap<String, usize>>,
     options: PgConnectOptions,
     max: usize,
+    max_per_owner: usize,
     ttl: Duration,
     limits: Limits,
     metrics: Arc<Metrics>,
@@ -171,22 +177,38 @@ impl Sessions {
         // Second line of defence: should our reaper ever fail, PostgreSQL itself ends a
         // transaction left idle a minute past the TTL.
         let idle_ms = (ttl + Duration::from_secs(60)).as_millis().to_string();
-        let options = options
-            .application_name("coldquery-session")
-            .options([("idle_in_transaction_session_timeout", idle_ms.as_str())]);
+        // The statement and lock timeouts are the connection's own from its first byte, not
+        // only `SET LOCAL` at begin: there is no moment in a session's life without them.
+        let statement_ms = limits.statement_timeout.as_millis().max(1).to_string();
+        let lock_ms = limits.lock_timeout.as_millis().max(1).to_string();
+        let options = options.application_name("coldquery-session").options([
+            ("idle_in_transaction_session_timeout", idle_ms.as_str()),
+            ("statement_timeout", statement_ms.as_str()),
+            ("lock_timeout", lock_ms.as_str()),
+        ]);
         Sessions {
             inner: Arc::new(Inner {
                 map: Mutex::new(HashMap::new()),
                 tombstones: Mutex::new(HashMap::new()),
-                connecting: AtomicUsize::new(0),
+                pending: Mutex::new(HashMap::new()),
                 options,
                 max,
+                max_per_owner: (max / 2).max(1),
                 ttl,
                 limits,
                 metrics,
                 cancel_pool,
             }),
         }
+    }
+
+    /// Set how many sessions one owner may hold (`COLDQUERY_MAX_SESSIONS_PER_CALLER`; the
+    /// default is half of `max_sessions`, at least 1). Call before the manager is shared.
+    pub fn with_max_per_owner(mut self, n: usize) -> Sessions {
+        Arc::get_mut(&mut self.inner)
+            .expect("the limit is set before the session manager is shared")
+            .max_per_owner = n.max(1);
+        self
     }
 
     /// Sessions open now.
@@ -199,32 +221,41 @@ impl Sessions {
         self.inner.ttl
     }
 
-    /// Open a transaction on a new dedicated connection and mint its handle.
+    /// Open a transaction on a new dedicated connection and mint its handle. `created_in` is
+    /// the MCP session of the call, if any: its DELETE will end the handle.
     pub async fn begin(
         &self,
         owner: &str,
+        created_in: Option<&str>,
         isolation: Isolation,
         read_only: bool,
     ) -> Result<Value, ToolError> {
         {
             // Count open and still-connecting sessions under one lock, so that a burst of
-            // begins cannot overshoot the limit; refuse at once rather than queue.
+            // begins cannot overshoot either limit; refuse at once rather than queue.
             let map = self.inner.map.lock().expect("session map lock");
-            let pending = self.inner.connecting.load(Ordering::SeqCst);
-            if map.len() + pending >= self.inner.max {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            let open = map.len() + pending.values().sum::<usize>();
+            let mine = map.values().filter(|s| s.owner == owner).count()
+                + pending.get(owner).copied().unwrap_or(0);
+            if open >= self.inner.max || mine >= self.inner.max_per_owner {
                 self.inner
                     .metrics
                     .inc("coldquery_sessions_total", &[("event", "refused")]);
-                return Err(ToolError::LimitExceeded(format!(
-                    "all {} sessions are in use (COLDQUERY_MAX_SESSIONS); commit or roll back one \
-                     you hold (pg_tx list shows yours), or retry later",
-                    self.inner.max
-                )));
+                return Err(self.limit_error(&map, owner, open, mine));
             }
-            self.inner.connecting.fetch_add(1, Ordering::SeqCst);
+            *pending.entry(owner.to_owned()).or_default() += 1;
         }
-        let res = self.open(owner, isolation, read_only).await;
-        self.inner.connecting.fetch_sub(1, Ordering::SeqCst);
+        let res = self.open(owner, created_in, isolation, read_only).await;
+        {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            if let Some(n) = pending.get_mut(owner) {
+                *n -= 1;
+                if *n == 0 {
+                    pending.remove(owner);
+                }
+            }
+        }
         let slot = res?;
         let view = describe(&slot, self.inner.ttl);
         self.inner
@@ -238,9 +269,58 @@ impl Sessions {
         Ok(view)
     }
 
+    /// The `limit_exceeded` error: how many sessions are open, how many are the caller's, when
+    /// the caller's most idle one expires, and what to do now.
+    fn limit_error(
+        &self,
+        map: &HashMap<String, Arc<Slot>>,
+        owner: &str,
+        open: usize,
+        mine: usize,
+    ) -> ToolError {
+        let (max, per) = (self.inner.max, self.inner.max_per_owner);
+        let which = if mine >= per {
+            format!(
+                "you hold {mine} open session{}, the most one caller may \
+                 (COLDQUERY_MAX_SESSIONS_PER_CALLER={per}); {open} of {max} are open in all",
+                if mine == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "all {max} sessions are in use (COLDQUERY_MAX_SESSIONS={max}): {mine} of them \
+                 yours, {} other callers'",
+                open.saturating_sub(mine)
+            )
+        };
+        let oldest = map
+            .values()
+            .filter(|s| s.owner == owner)
+            .max_by_key(|s| s.idle());
+        let expiry = match oldest {
+            Some(s) => format!(
+                " Your most idle one, {}, has been idle {}s and is rolled back in {}s \
+                 (COLDQUERY_SESSION_TTL).",
+                s.id,
+                s.idle().as_secs(),
+                self.inner.ttl.saturating_sub(s.idle()).as_secs()
+            ),
+            None => String::new(),
+        };
+        let now = if mine > 0 {
+            "Now: commit or roll back one you no longer need (pg_tx list shows yours)"
+        } else {
+            "Now: retry when one is released"
+        };
+        ToolError::LimitExceeded(format!(
+            "{which}.{expiry} {now}; for atomic work that fits in one call, use pg_query \
+             transaction (operations run and commit together, no session needed)."
+        ))
+    }
+
     async fn open(
         &self,
         owner: &str,
+        created_in: Option<&str>,
         isolation: Isolation,
         read_only: bool,
     ) -> Result<Arc<Slot>, ToolError> {
@@ -261,16 +341,26 @@ impl Sessions {
             if read_only { " READ ONLY" } else { "" },
             self.inner.limits.set_local_sql()
         );
-        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|e| ToolError::from_sqlx(e, 0))?;
+        let deadline = self.inner.limits.client_deadline();
+        let begun = tokio::time::timeout(
+            deadline,
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&mut conn),
+        )
+        .await
+        .map_err(|_| {
+            ToolError::Timeout(format!(
+                "the database did not answer BEGIN within {}s; check GET /health and retry",
+                deadline.as_secs()
+            ))
+        })?;
+        let rows = begun.map_err(|e| ToolError::from_sqlx(e, 0))?;
         let pid: i32 = rows.last().and_then(|r| r.try_get(0).ok()).ok_or_else(|| {
             ToolError::Unavailable("could not read the session's backend pid; retry".into())
         })?;
         Ok(Arc::new(Slot {
             id: new_handle()?,
             owner: owner.to_owned(),
+            created_in: created_in.map(str::to_owned),
             created: Instant::now(),
             isolation,
             read_only,
@@ -359,7 +449,15 @@ impl Sessions {
         // a stale cached statement would abort the transaction: sessions start every call with
         // no cached statements.
         if g.conn().cached_statements_size() > 0 {
-            let _ = g.conn().clear_cached_statements().await;
+            // A round trip like any other: bounded by the same client-side deadline.
+            let deadline = g.deadline();
+            if tokio::time::timeout(deadline, g.conn().clear_cached_statements())
+                .await
+                .is_err()
+            {
+                g.in_statement = true;
+                return Err(g.deadline_passed(deadline));
+            }
         }
         Ok(g)
     }
@@ -423,7 +521,38 @@ impl Sessions {
                 "coldquery_sessions_total",
                 &[("event", "closed_with_mcp_session")],
             );
-            tracing::info!(session = %slot.id, "MCP session ended: rolled back and closed its transaction");
+            tracing::info!(session = %digest(&slot.id), "MCP session ended: rolled back and closed its transaction");
+        }
+    }
+
+    /// Roll back and close every handle opened from MCP session `mcp_session` (its client sent
+    /// DELETE), whoever owns them; their owner's next use hears why. Idempotent.
+    pub async fn close_created_in(&self, mcp_session: &str) {
+        let slots: Vec<Arc<Slot>> = self
+            .inner
+            .map
+            .lock()
+            .expect("session map lock")
+            .values()
+            .filter(|s| s.created_in.as_deref() == Some(mcp_session))
+            .cloned()
+            .collect();
+        for slot in slots {
+            self.bury(
+                &slot,
+                Tombstone::Lost {
+                    reason: "the MCP session that began it was ended by its client (HTTP DELETE)"
+                        .into(),
+                },
+            );
+            self.cancel_if_busy(&slot).await;
+            let mut g = slot.conn.lock().await;
+            Self::rollback_and_close(&mut g).await;
+            self.inner.metrics.inc(
+                "coldquery_sessions_total",
+                &[("event", "closed_with_mcp_session")],
+            );
+            tracing::info!(session = %digest(&slot.id), "MCP session deleted: rolled back and closed a transaction it began");
         }
     }
 
@@ -448,7 +577,7 @@ impl Sessions {
             self.cancel_if_busy(&slot).await;
             let mut g = slot.conn.lock().await;
             Self::rollback_and_close(&mut g).await;
-            tracing::info!(session = %slot.id, "shutdown: rolled back and closed");
+            tracing::info!(session = %digest(&slot.id), "shutdown: rolled back and closed");
         }
     }
 
@@ -479,7 +608,7 @@ impl Sessions {
             self.inner
                 .metrics
                 .inc("coldquery_sessions_total", &[("event", "reaped")]);
-            tracing::info!(session = %slot.id, idle_s, "session expired: rolled back and closed");
+            tracing::info!(session = %digest(&slot.id), idle_s, "session expired: rolled back and closed");
             n += 1;
         }
         n
@@ -610,6 +739,35 @@ impl SessionGuard {
         json!({"id": v["id"], "expires_in_s": v["expires_in_s"], "state": v["state"]})
     }
 
+    /// A call on this session ran past its client-side deadline and was abandoned: cancel the
+    /// statement in PostgreSQL and mark the transaction failed (its state is unknown until the
+    /// connection's outcome is drained), exactly as for a call the client cancelled.
+    pub fn deadline_passed(&mut self, deadline: Duration) -> ToolError {
+        if self.in_statement {
+            self.in_statement = false;
+            *self.slot.failed.lock().expect("failed lock") = Some(format!(
+                "a statement ran past the {}s client-side deadline and was cancelled",
+                deadline.as_secs()
+            ));
+            self.slot.needs_drain.store(true, Ordering::SeqCst);
+            let pool = self.sessions.inner.cancel_pool.clone();
+            let pid = self.slot.pid;
+            tokio::spawn(async move { cancel_backend(&pool, pid).await });
+        }
+        ToolError::Timeout(format!(
+            "session {} did not answer within {}s (COLDQUERY_STATEMENT_TIMEOUT + 5s); the \
+             statement was cancelled and the transaction is now failed, so nothing it did will be \
+             saved: pg_tx rollback, then start again (pg_tx commit would report that it rolled back)",
+            self.slot.id,
+            deadline.as_secs()
+        ))
+    }
+
+    /// The client-side deadline of one session call (the same as pooled calls').
+    pub fn deadline(&self) -> Duration {
+        self.sessions.inner.limits.client_deadline()
+    }
+
     /// The connection died: drop the handle and leave a tombstone saying so.
     pub fn mark_lost(&mut self, reason: &str) -> ToolError {
         self.in_statement = false;
@@ -655,7 +813,34 @@ impl SessionGuard {
         } else {
             "ROLLBACK"
         };
-        let res = sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sql)).await;
+        let deadline = self.sessions.inner.limits.client_deadline();
+        let res = match tokio::time::timeout(
+            deadline,
+            sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sql)),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                // Dropping the socket makes PostgreSQL abort a transaction that has not
+                // committed yet; whether this COMMIT got there first, only the data can say.
+                drop(conn);
+                self.sessions
+                    .inner
+                    .metrics
+                    .inc("coldquery_sessions_total", &[("event", "lost")]);
+                return Err(ToolError::Timeout(format!(
+                    "session {id}: the database did not answer {sql} within {}s; the connection \
+                     was closed. {}",
+                    deadline.as_secs(),
+                    if sql == "COMMIT" {
+                        "Whether it committed is unknown: check the data before redoing the work"
+                    } else {
+                        "The transaction is rolled back"
+                    }
+                )));
+            }
+        };
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
         let metrics = &self.sessions.inner.metrics;
         match (res, commit, failed) {

@@ -1,31 +1,69 @@
 //! Caller identity: a tower middleware that tags each request with who is calling, which the
-//! session manager uses as the owner of `pg_tx` handles (contract §4): the MCP session when the
-//! client has one (2025-11-25 clients), otherwise the authenticated principal, otherwise the
-//! anonymous principal.
+//! session manager uses as the owner of `pg_tx` handles (contract §8 "Sessions").
+//!
+//! The principal comes from authentication first (bearer token, or the Tailscale identity when
+//! trusted). An `Mcp-Session-Id` header counts only for an MCP session that rmcp created and
+//! that was initialized by the same principal: this layer remembers, from each `initialize`
+//! response, which principal an MCP session belongs to, and a request that presents another
+//! principal's MCP session id is answered exactly as one with an id that never existed (rmcp's
+//! 404), DELETE included. Stateless (2026-07-28) calls ignore the header altogether; the MCP
+//! handler knows which calls those are (see `mcp::ColdQueryServer`).
 
-use axum::extract::Request;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use sha2::{Digest, Sha256};
+
+use crate::db::sessions::Sessions;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// What an unknown or foreign MCP session id is replaced with before rmcp sees it: rmcp mints
+/// UUIDs, so this names no session, and rmcp answers as it does for any unknown id.
+const NO_SUCH_SESSION: &str = "coldquery-unknown-session";
 
 /// Who is calling; stored in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// Owner key for session handles: `mcp:<id>`, `principal:<name>` or `anonymous`.
+    /// Owner key for session handles: `principal:<name>` when authenticated, otherwise
+    /// `mcp:<id>` for a call in an MCP session, otherwise `anonymous`.
     pub owner: String,
-    /// The MCP session id, when the client has one.
+    /// The MCP session id, only when it is an MCP session rmcp created for this principal and
+    /// the call came through it (never on stateless calls).
     pub mcp_session: Option<String>,
     /// The authenticated principal's name, when there is one.
     pub principal: Option<String>,
 }
 
 impl Caller {
+    /// The caller of `principal` (authenticated, if any) in MCP session `mcp_session` (if any).
+    pub fn new(principal: Option<String>, mcp_session: Option<String>) -> Caller {
+        let owner = match (&principal, &mcp_session) {
+            (Some(p), _) => format!("principal:{p}"),
+            (None, Some(s)) => format!("mcp:{s}"),
+            (None, None) => "anonymous".into(),
+        };
+        Caller {
+            owner,
+            mcp_session,
+            principal,
+        }
+    }
+
     /// The caller of a request that carries no identity at all.
     pub fn anonymous() -> Caller {
-        Caller {
-            owner: "anonymous".into(),
-            mcp_session: None,
-            principal: None,
-        }
+        Caller::new(None, None)
+    }
+
+    /// The same caller on a stateless call: any `Mcp-Session-Id` it sent is ignored.
+    pub fn stateless(self) -> Caller {
+        Caller::new(self.principal, None)
     }
 }
 
@@ -33,24 +71,170 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct Principal(pub String);
 
-/// Attach a [`Caller`] to the request.
-pub async fn tag_caller(mut req: Request, next: Next) -> Response {
-    let mcp_session = req
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 256)
-        .map(str::to_owned);
+/// A short, one-way digest of a handle or MCP session id (SHA-256, first 16 hex digits): what
+/// the audit log and the logs carry instead of the id, so that reading them never hands anyone
+/// a usable id, while the operator can still match rows and log lines to one session.
+pub fn digest(id: &str) -> String {
+    let hash = Sha256::digest(id.as_bytes());
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which principal initialized each live MCP session (`None`: unauthenticated).
+pub struct McpOwners {
+    bound: Mutex<HashMap<String, Option<String>>>,
+    /// Size after the last pruning, so that pruning stays amortised O(1) per new session.
+    pruned_at: Mutex<usize>,
+    manager: Arc<LocalSessionManager>,
+    sessions: Sessions,
+}
+
+impl McpOwners {
+    /// A registry for the MCP sessions of `manager`; `sessions` is told when one is deleted.
+    pub fn new(manager: Arc<LocalSessionManager>, sessions: Sessions) -> Arc<McpOwners> {
+        Arc::new(McpOwners {
+            bound: Mutex::new(HashMap::new()),
+            pruned_at: Mutex::new(0),
+            manager,
+            sessions,
+        })
+    }
+
+    /// Is `id` an MCP session this principal initialized?
+    fn is_bound_to(&self, id: &str, principal: Option<&str>) -> bool {
+        self.bound
+            .lock()
+            .expect("MCP owner lock")
+            .get(id)
+            .is_some_and(|p| p.as_deref() == principal)
+    }
+
+    fn forget(&self, id: &str) {
+        self.bound.lock().expect("MCP owner lock").remove(id);
+    }
+
+    async fn bind(&self, id: String, principal: Option<String>) {
+        let len = {
+            let mut bound = self.bound.lock().expect("MCP owner lock");
+            bound.insert(id, principal);
+            bound.len()
+        };
+        // rmcp ends idle MCP sessions on its own, without telling us: now and then, forget
+        // the ones it no longer has. Done when the map has doubled since the last pass.
+        let due = {
+            let mut at = self.pruned_at.lock().expect("MCP owner lock");
+            if len > 2 * *at + 64 {
+                *at = len;
+                true
+            } else {
+                false
+            }
+        };
+        if due {
+            let ids: Vec<String> = self
+                .bound
+                .lock()
+                .expect("MCP owner lock")
+                .keys()
+                .cloned()
+                .collect();
+            let mut gone = Vec::new();
+            for id in ids {
+                if !self
+                    .manager
+                    .has_session(&id.as_str().into())
+                    .await
+                    .unwrap_or(true)
+                {
+                    gone.push(id);
+                }
+            }
+            let mut bound = self.bound.lock().expect("MCP owner lock");
+            for id in gone {
+                bound.remove(&id);
+            }
+            *self.pruned_at.lock().expect("MCP owner lock") = bound.len();
+        }
+    }
+}
+
+/// Attach a [`Caller`] to the request, and keep MCP sessions to the principal that made them.
+pub async fn tag_caller(
+    State(owners): State<Arc<McpOwners>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let principal = req.extensions().get::<Principal>().map(|p| p.0.clone());
-    let owner = match (&mcp_session, &principal) {
-        (Some(s), _) => format!("mcp:{s}"),
-        (None, Some(p)) => format!("principal:{p}"),
-        (None, None) => "anonymous".into(),
+    let presented = req
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|v| v.to_str().ok().unwrap_or_default().to_owned());
+    let mcp_session = match &presented {
+        Some(id) if owners.is_bound_to(id, principal.as_deref()) => Some(id.clone()),
+        Some(_) => {
+            // Unknown, or another principal's: rmcp must treat it as a session that does not
+            // exist, whatever the id is.
+            req.headers_mut()
+                .insert(SESSION_HEADER, HeaderValue::from_static(NO_SUCH_SESSION));
+            None
+        }
+        None => None,
     };
-    req.extensions_mut().insert(Caller {
-        owner,
-        mcp_session,
-        principal,
-    });
-    next.run(req).await
+    let method = req.method().clone();
+    req.extensions_mut()
+        .insert(Caller::new(principal.clone(), mcp_session.clone()));
+    let mut res = next.run(req).await;
+
+    match (&method, &presented, &mcp_session) {
+        // An initialize that rmcp answered with a new MCP session: it is this principal's.
+        (&Method::POST, None, _) => {
+            if let Some(id) = res
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                owners.bind(id.to_owned(), principal).await;
+            }
+        }
+        (&Method::DELETE, Some(_), Some(id)) if res.status().is_success() => {
+            owners.forget(id);
+            // The client said it is done: the handles this MCP session opened end with it,
+            // whoever owns them (contract §8).
+            owners.sessions.close_created_in(id).await;
+        }
+        // rmcp answers DELETE of an unknown id with success; the MCP spec says 404 for an
+        // unknown session, and a foreign one must look the same as an unknown one.
+        (&Method::DELETE, Some(_), None) if res.status().is_success() => {
+            *res.status_mut() = StatusCode::NOT_FOUND;
+        }
+        _ => {}
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_owner_is_the_principal_first_then_the_mcp_session_then_anonymous() {
+        let c = Caller::new(Some("alice".into()), Some("s1".into()));
+        assert_eq!(c.owner, "principal:alice");
+        assert_eq!(c.clone().stateless().owner, "principal:alice");
+        assert_eq!(c.stateless().mcp_session, None);
+        let c = Caller::new(None, Some("s1".into()));
+        assert_eq!(c.owner, "mcp:s1");
+        assert_eq!(c.stateless().owner, "anonymous");
+        assert_eq!(Caller::anonymous().owner, "anonymous");
+    }
+
+    #[test]
+    fn digests_are_short_stable_and_hide_the_id() {
+        let d = digest("tx_00112233445566778899aabbccddeeff");
+        assert_eq!(d.len(), 16);
+        assert!(d.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(d, digest("tx_00112233445566778899aabbccddeeff"));
+        assert_ne!(d, digest("tx_00112233445566778899aabbccddeefe"));
+        // SHA-256("abc") starts ba7816bf8f01cfea.
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea");
+    }
 }

@@ -41,12 +41,14 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
     // session TTL, or a quiet client would lose its open transaction early.
     sessions.session_config.keep_alive = Some(cfg.session_ttl.max(Duration::from_secs(300)));
 
+    let sessions = std::sync::Arc::new(sessions);
+    let mcp_owners = caller::McpOwners::new(sessions.clone(), state.sessions.clone());
     let factory_state = state.clone();
     let mcp = StreamableHttpService::new(
         // Runs once per MCP session, or once per request for 2026-07-28 stateless clients:
         // it only clones Arcs.
         move || Ok(ColdQueryServer::new(factory_state.clone())),
-        std::sync::Arc::new(sessions),
+        sessions,
         mcp_config,
     );
     let mcp = tower::ServiceBuilder::new()
@@ -54,7 +56,10 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             state.clone(),
             auth::require_auth,
         ))
-        .layer(middleware::from_fn(caller::tag_caller))
+        .layer(middleware::from_fn_with_state(
+            mcp_owners,
+            caller::tag_caller,
+        ))
         .layer(middleware::from_fn(delete_answers_no_content))
         .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))
         .service(mcp);

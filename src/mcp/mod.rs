@@ -17,15 +17,16 @@ use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
 
 use crate::error::ToolError;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, digest};
 use crate::state::AppState;
 
 /// Short instructions sent at initialize / discover.
@@ -50,10 +51,14 @@ pub struct ColdQueryServer {
 
 /// Remembers which MCP session this handler serves. rmcp drops the handler when the MCP
 /// session ends (HTTP DELETE or its keep-alive expiry); the last clone's drop then rolls back
-/// and closes every pg_tx handle that MCP session owned. Closing is idempotent, so a second
-/// trigger does no harm.
+/// and closes every pg_tx handle that MCP session owned (only unauthenticated callers' handles
+/// are owned by an MCP session; a principal's outlive it unless the client DELETEs it). Closing
+/// is idempotent, so a second trigger does no harm.
 struct McpSessionTag {
     id: std::sync::OnceLock<String>,
+    /// Set by `initialize`: only a handler rmcp built for an MCP session gets that call, so a
+    /// handler without it serves one stateless request, whose `Mcp-Session-Id` is ignored.
+    in_session: std::sync::atomic::AtomicBool,
     sessions: crate::db::sessions::Sessions,
 }
 
@@ -82,9 +87,28 @@ impl ColdQueryServer {
     pub fn new(state: AppState) -> Self {
         let tag = std::sync::Arc::new(McpSessionTag {
             id: std::sync::OnceLock::new(),
+            in_session: std::sync::atomic::AtomicBool::new(false),
             sessions: state.sessions.clone(),
         });
         ColdQueryServer { state, tag }
+    }
+
+    /// The caller of this request as ownership sees it: stateless calls ignore any
+    /// `Mcp-Session-Id`; calls in an MCP session carry the id rmcp routed them by (the HTTP
+    /// layer has already checked that the principal initialized it).
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Caller {
+        let caller = caller_of(context);
+        if !self
+            .tag
+            .in_session
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return caller.stateless();
+        }
+        if let Some(id) = &caller.mcp_session {
+            let _ = self.tag.id.set(id.clone());
+        }
+        caller
     }
 
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
@@ -137,6 +161,19 @@ impl ServerHandler for ColdQueryServer {
         .with_instructions(INSTRUCTIONS)
     }
 
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        // rmcp routes the handshake only to a handler it made for a new MCP session.
+        self.tag
+            .in_session
+            .store(true, std::sync::atomic::Ordering::Release);
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -172,7 +209,7 @@ impl ServerHandler for ColdQueryServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let caller = caller_of(&context);
+        let caller = self.caller(&context);
         // A cancelled read drops the future; the pooled transaction's guard cancels the query.
         let read = resources::read(&self.state, &caller, &request.uri);
         let result = tokio::select! {
@@ -205,10 +242,7 @@ impl ServerHandler for ColdQueryServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = caller_of(&context);
-        if let Some(id) = &caller.mcp_session {
-            let _ = self.tag.id.set(id.clone());
-        }
+        let caller = self.caller(&context);
         let tool = request.name.to_string();
         if !tools::NAMES.contains(&tool.as_str()) {
             // An unknown tool is a protocol error (contract §3), not a tool result.
@@ -285,11 +319,11 @@ impl ServerHandler for ColdQueryServer {
                 }
                 tracing::info!(
                     request_id = %context.id,
-                    mcp_session = caller.mcp_session.as_deref().unwrap_or("-"),
+                    mcp_session = caller.mcp_session.as_deref().map(digest).as_deref().unwrap_or("-"),
                     principal = caller.principal.as_deref().unwrap_or("anonymous"),
                     tool,
                     action = action_label,
-                    session = session_arg.as_deref().unwrap_or("-"),
+                    session = session_arg.as_deref().map(digest).as_deref().unwrap_or("-"),
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
@@ -321,11 +355,11 @@ impl ServerHandler for ColdQueryServer {
                 }
                 tracing::info!(
                     request_id = %context.id,
-                    mcp_session = caller.mcp_session.as_deref().unwrap_or("-"),
+                    mcp_session = caller.mcp_session.as_deref().map(digest).as_deref().unwrap_or("-"),
                     principal = caller.principal.as_deref().unwrap_or("anonymous"),
                     tool,
                     action = action_label,
-                    session = session_arg.as_deref().unwrap_or("-"),
+                    session = session_arg.as_deref().map(digest).as_deref().unwrap_or("-"),
                     category,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call failed"

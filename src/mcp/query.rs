@@ -11,7 +11,7 @@ use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::gate::{authorize, authorize_operations};
-use crate::mcp::tx::{is_connection_gone, session_simple, settle_error};
+use crate::mcp::tx::{bounded, is_connection_gone, session_simple, settle_error};
 use crate::safety::classify::{self, ExplainTarget, Parsed, StatementClass};
 use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
@@ -67,7 +67,7 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
     }
     if let Some(id) = args.session_id.as_deref() {
         let mut g = state.sessions.acquire(&caller.owner, id).await?;
-        let mut out = in_session(state, &mut g, &args, &limits).await?;
+        let mut out = bounded(&mut g, async |g| in_session(state, g, &args, &limits).await).await?;
         out["session"] = g.view();
         return Ok(out);
     }
@@ -451,8 +451,21 @@ const SP: &str = "coldquery_sp";
 
 /// Run `f` on the session's connection under a savepoint. `read_only` turns
 /// `transaction_read_only` on inside it; the savepoint is rolled back afterwards unless `keep`
-/// and `f` succeeded. Earlier work of the session is untouched either way.
+/// and `f` succeeded. Earlier work of the session is untouched either way. Bounded by the
+/// client-side deadline.
 pub(crate) async fn under_savepoint<T>(
+    g: &mut SessionGuard,
+    read_only: bool,
+    keep: bool,
+    f: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, ToolError>,
+) -> Result<T, ToolError> {
+    bounded(g, async move |g| {
+        savepoint_scope(g, read_only, keep, f).await
+    })
+    .await
+}
+
+async fn savepoint_scope<T>(
     g: &mut SessionGuard,
     read_only: bool,
     keep: bool,

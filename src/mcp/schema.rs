@@ -1236,13 +1236,20 @@ async fn ddl(
             })
             .await?;
         } else {
-            g.start_statement();
-            match run_statement(g.conn(), sql, &st, &[], &limits, RowMode::Write).await {
-                Ok(_) => g.end_statement(true, None),
-                // PostgreSQL aborted the transaction: it is marked failed, and commit will
-                // say it rolled back.
-                Err(e) => return Err(settle_error(&mut g, e)),
-            }
+            // Bounded by the client-side deadline, like every session call.
+            crate::mcp::tx::bounded(&mut g, async |g| {
+                g.start_statement();
+                match run_statement(g.conn(), sql, &st, &[], &limits, RowMode::Write).await {
+                    Ok(_) => {
+                        g.end_statement(true, None);
+                        Ok(())
+                    }
+                    // PostgreSQL aborted the transaction: it is marked failed, and commit will
+                    // say it rolled back.
+                    Err(e) => Err(settle_error(g, e)),
+                }
+            })
+            .await?;
         }
         let mut out = ddl_result(&parsed, dry_run, false, started);
         out["session"] = g.view();

@@ -56,7 +56,14 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                 None => Isolation::ReadCommitted,
             };
             let read_only = args.read_only.unwrap_or(false);
-            let v = sessions.begin(&caller.owner, isolation, read_only).await?;
+            let v = sessions
+                .begin(
+                    &caller.owner,
+                    caller.mcp_session.as_deref(),
+                    isolation,
+                    read_only,
+                )
+                .await?;
             Ok(json!({
                 "session_id": v["id"],
                 "session": {"id": v["id"], "expires_in_s": v["expires_in_s"], "state": v["state"]},
@@ -96,7 +103,7 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                 _ => format!("ROLLBACK TO SAVEPOINT {name}"),
             };
             let mut g = sessions.acquire(&caller.owner, id).await?;
-            session_simple(&mut g, sql).await?;
+            bounded(&mut g, async |g| session_simple(g, sql).await).await?;
             if args.action == "rollback_to" {
                 // Back to a point before the failure: the transaction is usable again.
                 g.clear_failure();
@@ -126,6 +133,21 @@ pub fn is_connection_gone(e: &ToolError) -> bool {
             .as_deref()
             .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
         _ => false,
+    }
+}
+
+/// Run `f` on a session within the client-side deadline, the same as pooled calls get: a
+/// session whose server-side timeout was switched off, or a database that stopped answering,
+/// still ends the call in time. Past the deadline the statement is cancelled in PostgreSQL and
+/// the transaction is marked failed.
+pub(crate) async fn bounded<T>(
+    g: &mut SessionGuard,
+    f: impl AsyncFnOnce(&mut SessionGuard) -> Result<T, ToolError>,
+) -> Result<T, ToolError> {
+    let deadline = g.deadline();
+    match tokio::time::timeout(deadline, f(g)).await {
+        Ok(r) => r,
+        Err(_) => Err(g.deadline_passed(deadline)),
     }
 }
 
