@@ -2,6 +2,7 @@
 //! transaction shapes stateless calls run in (read-only and rolled back, committed, dry-run).
 
 pub mod audit;
+pub mod capped;
 pub mod executor;
 pub mod sessions;
 pub mod values;

@@ -1,0 +1,165 @@
+//! Limits that hold (issue 9, "Limits that hold"): huge values cut before they are decoded,
+//! every response (errors and column metadata included) under 1 MiB, large plans reported
+//! truthfully, MCP session caps, HTTP read timeouts, per-caller concurrency and the settings
+//! allowlist. Effects are measured from outside: response sizes, open sockets, other callers.
+
+mod common;
+
+use common::{Era, spawn_app, spawn_app_with, text_of};
+use serde_json::json;
+
+/// Size of a tool result as it travels (the JSON-RPC `result`), in bytes.
+fn wire_size(r: &rmcp::model::CallToolResult) -> usize {
+    serde_json::to_vec(r).expect("a result serializes").len()
+}
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn a_value_larger_than_the_result_cap_is_cut_and_the_result_says_so() {
+    let app = spawn_app().await;
+    let c = app.client(Era::Session).await;
+    // 20 MB of double quotes: every one doubles when escaped, twice in the text copy.
+    let r = c
+        .call_raw(
+            "pg_query",
+            json!({"action": "read", "sql": "SELECT repeat('\"', 20000000) AS q, 7 AS n"}),
+        )
+        .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert!(wire_size(&r) < MIB, "response of {} bytes", wire_size(&r));
+    let v = r.structured_content.expect("structured content");
+    assert_eq!(v["truncated"], true, "{v}");
+    assert_eq!(v["truncated_by"], "max_result_bytes");
+    assert_eq!(v["row_count"], 1);
+    let q = v["rows"][0][0].as_str().expect("the cut value is a string");
+    assert!(!q.is_empty() && q.len() < 256 * 1024, "{}", q.len());
+    assert!(q.chars().all(|c| c == '"'));
+    // The small value after the cut one is whole.
+    assert_eq!(v["rows"][0][1], 7);
+    let hint = v["hint"].as_str().expect("a hint");
+    assert!(
+        hint.contains("\"q\"") && hint.contains("20000000"),
+        "{hint}"
+    );
+    c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_huge_error_message_is_capped() {
+    let app = spawn_app().await;
+    let c = app.client(Era::Session).await;
+    // PostgreSQL echoes the whole 20 MB string in "invalid input syntax for type integer".
+    let r = c
+        .call_raw(
+            "pg_query",
+            json!({"action": "read", "sql": "SELECT repeat('x', 20000000)::int"}),
+        )
+        .await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(
+        wire_size(&r) < 64 * 1024,
+        "error of {} bytes",
+        wire_size(&r)
+    );
+    let text = text_of(&r);
+    assert!(
+        text.starts_with("database_error: invalid input syntax"),
+        "{}",
+        &text[..200]
+    );
+    assert!(text.contains("more bytes cut]"), "{}", &text[..200]);
+    let e = &r.structured_content.expect("structured")["error"];
+    assert_eq!(e["sqlstate"], "22P02");
+    c.close().await;
+    app.finish().await;
+}
+
+/// `SELECT 1 AS "<63 chars>0001", …` with `n` columns, over `rows` rows.
+fn wide_select(n: usize, rows: usize) -> String {
+    let cols: Vec<String> = (0..n)
+        .map(|i| format!("g AS \"{}{i:05}\"", "c".repeat(58)))
+        .collect();
+    format!(
+        "SELECT {} FROM generate_series(1, {rows}) g",
+        cols.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn column_metadata_counts_against_the_result_cap() {
+    let app = spawn_app_with(|c| c.max_result_bytes = 400 * 1024).await;
+    let c = app.client(Era::Session).await;
+    let r = c
+        .call_raw(
+            "pg_query",
+            json!({"action": "read", "sql": wide_select(1650, 1000)}),
+        )
+        .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert!(wire_size(&r) < MIB, "response of {} bytes", wire_size(&r));
+    let v = r.structured_content.expect("structured");
+    assert_eq!(v["columns"].as_array().unwrap().len(), 1650);
+    assert_eq!(v["truncated"], true);
+    assert!(v["row_count"].as_u64().unwrap() > 0, "{}", v["row_count"]);
+    c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn columns_alone_larger_than_the_cap_are_refused_clearly() {
+    let app = spawn_app_with(|c| c.max_result_bytes = 64 * 1024).await;
+    let c = app.client(Era::Session).await;
+    let e = c
+        .err(
+            "pg_query",
+            json!({"action": "read", "sql": wide_select(1650, 1)}),
+            "limit_exceeded",
+        )
+        .await;
+    let m = e["message"].as_str().unwrap();
+    assert!(
+        m.contains("1650 column names") && m.contains("fewer columns"),
+        "{m}"
+    );
+    c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_plan_too_large_for_a_result_is_reported_as_such() {
+    let app = spawn_app().await;
+    // 3,000 children: the Append's plan is several hundred KB of JSON.
+    app.exec(
+        "CREATE TABLE parent (id int); \
+         DO $$ BEGIN FOR i IN 1..3000 LOOP \
+           EXECUTE format('CREATE TABLE child_%s () INHERITS (parent)', i); \
+         END LOOP; END $$",
+    )
+    .await;
+    let c = app.client(Era::Session).await;
+    let e = c
+        .err(
+            "pg_query",
+            json!({"action": "explain", "sql": "SELECT * FROM parent"}),
+            "limit_exceeded",
+        )
+        .await;
+    let m = e["message"].as_str().unwrap();
+    assert!(
+        m.contains("the EXPLAIN plan is") && m.contains("smaller part"),
+        "{m}"
+    );
+    assert!(!m.contains("no plan"), "{m}");
+    // A plan that fits is still returned whole.
+    let ok = c
+        .ok(
+            "pg_query",
+            json!({"action": "explain", "sql": "SELECT * FROM child_1"}),
+        )
+        .await;
+    assert_eq!(ok["plan"][0]["Plan"]["Node Type"], "Seq Scan");
+    c.close().await;
+    app.finish().await;
+}
