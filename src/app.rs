@@ -54,7 +54,14 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {} (COLDQUERY_LISTEN)", config.listen))?;
+        let caller_limits = Arc::new(crate::db::per_caller::CallerLimits::new(
+            config.concurrent_per_caller(),
+            // As long as a pool acquire may wait: a caller queues behind its own calls as it
+            // did behind a full pool, but never behind anyone else's.
+            std::time::Duration::from_secs(5),
+        ));
         let state = AppState {
+            caller_limits,
             config: Arc::new(config),
             pools,
             audit,

@@ -27,4 +27,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the server started (for uptime).
     pub started: Instant,
+    /// Per-caller limit on concurrent pooled calls.
+    pub caller_limits: Arc<crate::db::per_caller::CallerLimits>,
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Era, spawn_app, spawn_app_with, text_of};
+use common::{Era, McpClient, spawn_app, spawn_app_with, text_of};
 use serde_json::json;
 
 /// Size of a tool result as it travels (the JSON-RPC `result`), in bytes.
@@ -161,5 +161,66 @@ async fn a_plan_too_large_for_a_result_is_reported_as_such() {
         .await;
     assert_eq!(ok["plan"][0]["Plan"]["Node Type"], "Seq Scan");
     c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn one_callers_sleeping_reads_cannot_block_another_caller_or_monitoring() {
+    let app = spawn_app_with(|c| {
+        c.pool_size = 4;
+        c.auth_tokens =
+            Some("alice=tok-alice-0123456789abcdef,bob=tok-bob-0123456789abcdef".into());
+    })
+    .await;
+    let url = app.mcp_url();
+    let started = std::time::Instant::now();
+    // Alice fires as many long reads as the pool has connections.
+    let mut sleepers = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        sleepers.push(tokio::spawn(async move {
+            let c = McpClient::connect_with_token(
+                &url,
+                Era::Session,
+                Some("tok-alice-0123456789abcdef"),
+            )
+            .await;
+            let r = c
+                .call_raw(
+                    "pg_query",
+                    json!({"action": "read", "sql": "SELECT pg_sleep(7)"}),
+                )
+                .await;
+            c.close().await;
+            r
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let bob =
+        McpClient::connect_with_token(&url, Era::Session, Some("tok-bob-0123456789abcdef")).await;
+    let v = bob.read("SELECT 42 AS answer").await;
+    assert_eq!(v["rows"][0][0], 42);
+    let health = bob.ok("pg_monitor", json!({"action": "health"})).await;
+    assert!(health["version"].is_string(), "{health}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "bob waited behind alice: {:?}",
+        started.elapsed()
+    );
+    let mut refused = 0;
+    for s in sleepers {
+        let r = s.await.unwrap();
+        if r.is_error == Some(true) {
+            let t = text_of(&r);
+            assert!(
+                t.starts_with("limit_exceeded")
+                    && t.contains("COLDQUERY_MAX_CONCURRENT_PER_CALLER"),
+                "{t}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2, "alice's share of a 4-connection pool is 2");
+    bob.close().await;
     app.finish().await;
 }

@@ -87,6 +87,19 @@ impl ColdQueryServer {
     }
 
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
+        // Calls served by the shared main pool count against the caller's share of it;
+        // pg_tx and session calls have dedicated connections, pg_monitor a pool of its own.
+        let pooled = !matches!(tool, "pg_tx" | "pg_monitor")
+            && args.get("session_id").is_none_or(Value::is_null);
+        let _permit = match pooled {
+            true => Some(
+                self.state
+                    .caller_limits
+                    .acquire(&concurrency_key(caller))
+                    .await?,
+            ),
+            false => None,
+        };
         match tool {
             "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
             "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
@@ -95,6 +108,15 @@ impl ColdQueryServer {
             "pg_monitor" => monitor::call(&self.state, caller, parse_args(tool, args)?).await,
             _ => unreachable!("tool names are checked before dispatch"),
         }
+    }
+}
+
+/// Whose share of the pool a call uses: the authenticated principal, else every anonymous
+/// caller together (MCP session ids cost nothing to mint, so they cannot be the key).
+fn concurrency_key(caller: &Caller) -> String {
+    match &caller.principal {
+        Some(p) => format!("principal:{p}"),
+        None => "anonymous".to_owned(),
     }
 }
 
