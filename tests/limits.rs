@@ -224,3 +224,63 @@ async fn one_callers_sleeping_reads_cannot_block_another_caller_or_monitoring() 
     bob.close().await;
     app.finish().await;
 }
+
+/// Read until the server closes the connection; how long that took (None: still open).
+async fn closed_within(
+    stream: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + limit),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue, // a 4xx/408 answer before the close is fine
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_partial_request_does_not_hold_a_socket() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| {
+        c.header_read_timeout = std::time::Duration::from_secs(1);
+        c.body_read_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    // Headers that never end.
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n")
+        .await
+        .unwrap();
+    let t = closed_within(&mut s, std::time::Duration::from_secs(6)).await;
+    assert!(
+        t.is_some(),
+        "a connection with half its headers is still open after 6 s"
+    );
+    // A body that never ends.
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\":",
+    )
+    .await
+    .unwrap();
+    let t = closed_within(&mut s, std::time::Duration::from_secs(8)).await;
+    assert!(
+        t.is_some(),
+        "a connection with half its body is still open after 8 s"
+    );
+    // The server still serves.
+    let c = app.client(Era::Session).await;
+    assert_eq!(c.read("SELECT 1").await["rows"][0][0], 1);
+    c.close().await;
+    app.finish().await;
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod caller;
 pub mod health;
 pub mod metrics;
+pub mod serve;
 
 use std::time::Duration;
 
