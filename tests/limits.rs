@@ -284,3 +284,93 @@ async fn a_partial_request_does_not_hold_a_socket() {
     c.close().await;
     app.finish().await;
 }
+
+/// A raw 2025-06-18 `initialize`; returns the status, the session id and the body.
+async fn initialize(app: &common::TestApp) -> (u16, Option<String>, String) {
+    let res = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let id = res
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, id, res.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_mcp_session_cap_refuses_one_more_initialize_clearly_and_keeps_the_others() {
+    let app = spawn_app_with(|c| c.max_mcp_sessions = 3).await;
+    let a = app.client(Era::Session).await;
+    let b = app.client(Era::Session).await;
+    let (status, id, _) = initialize(&app).await;
+    assert_eq!(status, 200);
+    assert!(id.is_some());
+    let (status, id, body) = initialize(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(id.is_none());
+    assert!(
+        body.contains("COLDQUERY_MAX_MCP_SESSIONS") && body.contains("\"id\":1"),
+        "{body}"
+    );
+    // The sessions already open keep working, and stateless clients are not sessions.
+    assert_eq!(a.read("SELECT 1").await["rows"][0][0], 1);
+    assert_eq!(b.read("SELECT 2").await["rows"][0][0], 2);
+    let s = app.client(Era::Stateless).await;
+    assert_eq!(s.read("SELECT 3").await["rows"][0][0], 3);
+    // Closing one makes room.
+    a.close().await;
+    let mut admitted = false;
+    for _ in 0..50 {
+        if initialize(&app).await.0 == 200 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "a closed session did not make room");
+    b.close().await;
+    s.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_idle_mcp_session_without_a_handle_expires_and_one_with_a_handle_stays() {
+    let app = spawn_app_with(|c| c.mcp_session_idle = std::time::Duration::from_secs(1)).await;
+    let (_, idle, _) = initialize(&app).await;
+    let idle = idle.expect("a session id");
+    let holder = app.client(Era::Session).await;
+    let tx = holder.ok("pg_tx", json!({"action": "begin"})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let res = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &idle)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404, "the idle session is still open");
+    // The session holding a pg_tx handle was kept, and so was its transaction.
+    let r = holder
+        .ok("pg_tx", json!({"action": "commit", "session_id": tx}))
+        .await;
+    assert_eq!(r["committed"], true, "{r}");
+    holder.close().await;
+    app.finish().await;
+}
