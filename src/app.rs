@@ -62,9 +62,16 @@ impl App {
             config.allow_procedural,
         );
         let catalog = crate::db::catalog::CatalogCache::new(pools.main.clone());
+        let caller_limits = Arc::new(crate::db::per_caller::CallerLimits::new(
+            config.concurrent_per_caller(),
+            // As long as a pool acquire may wait: a caller queues behind its own calls as it
+            // did behind a full pool, but never behind anyone else's.
+            std::time::Duration::from_secs(5),
+        ));
         let state = AppState {
             catalog,
             rules: Arc::new(rules),
+            caller_limits,
             config: Arc::new(config),
             pools,
             audit,
@@ -130,23 +137,21 @@ impl App {
             })
         };
         let stop = shutdown.clone();
-        // Small JSON-RPC responses and SSE events must not wait for Nagle's algorithm.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = shutdown_signal() => {}
-                }
-                tracing::info!("shutting down: no new requests; closing MCP sessions");
-                // Cancelling the token makes rmcp end its SSE streams and sessions, which lets
-                // the graceful shutdown finish instead of waiting on long-lived streams.
-                stop.cancel();
-            })
-            .await
-            .context("serving HTTP")?;
+        let timeouts = http::serve::Timeouts {
+            header: state.config.header_read_timeout,
+            body: state.config.body_read_timeout,
+        };
+        http::serve::serve(listener, router, timeouts, async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = shutdown_signal() => {}
+            }
+            tracing::info!("shutting down: no new requests; closing MCP sessions");
+            // Cancelling the token makes rmcp end its SSE streams and sessions, which lets
+            // the graceful shutdown finish instead of waiting on long-lived streams.
+            stop.cancel();
+        })
+        .await;
         // Order matters: no request is running now, so every open transaction is rolled back
         // and its connection closed before the pools go.
         reaper.abort();

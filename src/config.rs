@@ -170,6 +170,31 @@ pub struct Config {
     /// Unset: max(1, max_sessions / 2).
     #[arg(long, env = "COLDQUERY_MAX_SESSIONS_PER_CALLER", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_sessions_per_caller: Option<u32>,
+
+    /// Concurrent pooled database calls one caller (bearer-token principal, or all anonymous
+    /// callers together) may run; more wait up to 5 s, then get limit_exceeded. Unset:
+    /// max(1, pool_size / 2).
+    #[arg(long, env = "COLDQUERY_MAX_CONCURRENT_PER_CALLER", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_concurrent_per_caller: Option<u32>,
+
+    /// MCP sessions (Mcp-Session-Id) open at once; one more initialize gets HTTP 503 with a
+    /// JSON-RPC error naming this setting.
+    #[arg(long, env = "COLDQUERY_MAX_MCP_SESSIONS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_mcp_sessions: u32,
+
+    /// Idle time after which an MCP session that holds no pg_tx handle is closed (sessions
+    /// holding a handle live as long as COLDQUERY_SESSION_TTL).
+    #[arg(long, env = "COLDQUERY_MCP_SESSION_IDLE", default_value = "10m", value_parser = parse_duration)]
+    pub mcp_session_idle: Duration,
+
+    /// Time a client has to send a request's headers; a slower connection is closed. Also
+    /// how long an idle keep-alive connection may wait for its next request.
+    #[arg(long, env = "COLDQUERY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a client has to send a request's whole body once its headers are in.
+    #[arg(long, env = "COLDQUERY_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
 }
 
 /// A string that must never be printed: `Debug` shows `***`.
@@ -208,6 +233,13 @@ impl Config {
         self.max_sessions_per_caller
             .map(|n| n as usize)
             .unwrap_or((self.max_sessions / 2).max(1))
+    }
+
+    /// The per-caller limit on concurrent pooled calls, with its default resolved.
+    pub fn concurrent_per_caller(&self) -> usize {
+        self.max_concurrent_per_caller
+            .map(|n| n as usize)
+            .unwrap_or((self.pool_size as usize / 2).max(1))
     }
 
     /// A configuration with every default, for tests and embedding; `database_url` set.

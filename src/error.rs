@@ -4,6 +4,23 @@
 
 use serde_json::{Map, Value, json};
 
+/// Most bytes of an error's message, detail or hint that reach the caller: PostgreSQL echoes
+/// values into its messages (a 20 MB string cast to int), and the whole response must stay
+/// under 1 MiB. The cut says how much was left out.
+pub const MAX_ERROR_TEXT: usize = 4096;
+
+/// `s` cut to [`MAX_ERROR_TEXT`] bytes at a character boundary, with a note of the cut.
+pub fn cap_error_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_ERROR_TEXT {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = MAX_ERROR_TEXT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… [{} more bytes cut]", &s[..end], s.len() - end))
+}
+
 /// An error a tool call ends with. The message always says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
@@ -108,7 +125,7 @@ impl ToolError {
     pub fn to_json(&self) -> Value {
         let mut o = Map::new();
         o.insert("category".into(), json!(self.category()));
-        o.insert("message".into(), json!(self.to_string()));
+        o.insert("message".into(), json!(cap_error_text(&self.to_string())));
         if let ToolError::Database(d) = self {
             let DbError {
                 sqlstate,
@@ -124,8 +141,8 @@ impl ToolError {
                 }
             };
             put("sqlstate", sqlstate.as_ref().map(|s| json!(s)));
-            put("detail", detail.as_ref().map(|s| json!(s)));
-            put("hint", hint.as_ref().map(|s| json!(s)));
+            put("detail", detail.as_ref().map(|s| json!(cap_error_text(s))));
+            put("hint", hint.as_ref().map(|s| json!(cap_error_text(s))));
             put("position", position.map(|p| json!(p)));
             put("operation_index", operation_index.map(|p| json!(p)));
         }
@@ -134,7 +151,7 @@ impl ToolError {
 
     /// The single text block: category first, then message and the useful extras.
     pub fn to_text(&self) -> String {
-        let mut s = format!("{}: {}", self.category(), self);
+        let mut s = format!("{}: {}", self.category(), cap_error_text(&self.to_string()));
         if let ToolError::Database(d) = self {
             let DbError {
                 sqlstate,
@@ -147,10 +164,10 @@ impl ToolError {
                 s.push_str(&format!(" (SQLSTATE {c})"));
             }
             if let Some(d) = detail {
-                s.push_str(&format!("\nDETAIL: {d}"));
+                s.push_str(&format!("\nDETAIL: {}", cap_error_text(d)));
             }
             if let Some(h) = hint {
-                s.push_str(&format!("\nHINT: {h}"));
+                s.push_str(&format!("\nHINT: {}", cap_error_text(h)));
             }
             if let Some(p) = position {
                 s.push_str(&format!("\nPOSITION: {p}"));
@@ -174,11 +191,16 @@ impl ToolError {
                             }
                             _ => None,
                         };
-                        (pg.detail().map(str::to_owned), pg.hint().map(str::to_owned), pos)
+                        (
+                            pg.detail().map(|d| cap_error_text(d).into_owned()),
+                            pg.hint().map(|h| cap_error_text(h).into_owned()),
+                            pos,
+                        )
                     }
                     None => (None, None, None),
                 };
-                let message = db.message().to_owned();
+                // Capped here too, so no full-size copy of a huge message travels further.
+                let message = cap_error_text(db.message()).into_owned();
                 match sqlstate.as_deref() {
                     // query_canceled: our statement_timeout or a cancel request.
                     Some("57014") => ToolError::Timeout(format!(
@@ -245,6 +267,23 @@ fn short_kind(e: &sqlx::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_text_is_capped_at_a_character_boundary() {
+        let long = "é".repeat(MAX_ERROR_TEXT);
+        let e = ToolError::database(DbError {
+            message: long.clone(),
+            detail: Some(long.clone()),
+            hint: Some(long),
+            ..DbError::default()
+        });
+        let text = e.to_text();
+        assert!(text.len() < 4 * MAX_ERROR_TEXT, "{}", text.len());
+        assert!(text.contains("more bytes cut]"));
+        let j = e.to_json().to_string();
+        assert!(j.len() < 4 * MAX_ERROR_TEXT, "{}", j.len());
+        assert_eq!(cap_error_text("short"), "short");
+    }
 
     #[test]
     fn categories_match_the_contract() {

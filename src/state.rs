@@ -31,4 +31,6 @@ pub struct AppState {
     pub(crate) catalog: crate::db::catalog::CatalogCache,
     /// The operator's function and procedural-code rules (from the configuration).
     pub(crate) rules: Arc<crate::safety::functions::Rules>,
+    /// Per-caller limit on concurrent pooled calls.
+    pub caller_limits: Arc<crate::db::per_caller::CallerLimits>,
 }

@@ -339,3 +339,35 @@ async fn a_least_privilege_role_owning_a_precreated_schema_gets_the_audit_log() 
         .finish(probe, &role, "DROP SCHEMA coldquery CASCADE;")
         .await;
 }
+
+#[tokio::test]
+async fn the_audit_log_never_keeps_a_connection_string_password() {
+    let app = spawn_app().await;
+    app.exec("CREATE TABLE remotes (dsn text)").await;
+    let c = app.client(Era::Session).await;
+    for dsn in [
+        "host=db user=alice password=hunter2 dbname=app",
+        "postgresql://alice:hunter2@db:5432/app",
+    ] {
+        c.ok(
+            "pg_query",
+            json!({"action": "write", "sql": format!("INSERT INTO remotes VALUES ('{dsn}')"), "autocommit": true}),
+        )
+        .await;
+    }
+    let rows = audit_rows(&app).await;
+    let all = serde_json::to_string(&rows).unwrap();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("INSERT INTO remotes")))
+            .count(),
+        2,
+        "{all}"
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+    assert!(all.contains("'***'"), "{all}");
+    c.close().await;
+    app.finish().await;
+}

@@ -12,6 +12,7 @@ use sqlx::{
     Arguments, AssertSqlSafe, Column, Connection, Either, Executor, Row, SqlSafeStr, Statement,
 };
 
+use crate::db::capped::{self, Fit};
 use crate::db::values::{self, Decoder};
 use crate::error::ToolError;
 use crate::safety::classify::Parsed;
@@ -104,6 +105,15 @@ pub enum Truncation {
     Rows,
     /// `max_result_bytes` reached.
     Bytes,
+    /// The first row alone did not fit `max_result_bytes`: the value of `column` (0-based)
+    /// was cut to a prefix, and the result ends with that row. `whole_bytes` is the size of
+    /// the value's raw form.
+    Value {
+        /// 0-based column index of the (first) cut value.
+        column: usize,
+        /// Size of the whole value as PostgreSQL sent it, in bytes.
+        whole_bytes: usize,
+    },
 }
 
 /// The rows of one statement.
@@ -313,6 +323,20 @@ async fn run_statement_inner(
 
     let arguments = bind_params(&stmt, params)?;
 
+    // Column metadata counts against the same budget as the rows: 1,600 long column names
+    // alone would otherwise push a message past 1 MiB.
+    let columns_size = capped::json_size(&column_info);
+    if columns_size >= limits.max_bytes {
+        return Err(ToolError::LimitExceeded(format!(
+            "the result's {} column names and types alone take {columns_size} bytes, more than \
+             the {} bytes a result may carry (max_result_bytes); select fewer columns or give \
+             them shorter aliases",
+            column_info.len(),
+            limits.max_bytes
+        )));
+    }
+    let budget = limits.max_bytes - columns_size;
+
     let mut rows: Vec<Vec<Value>> = Vec::new();
     let mut bytes = 0usize;
     let mut truncated = None;
@@ -337,13 +361,21 @@ async fn run_statement_inner(
                     if rows.len() >= limits.max_rows {
                         truncated = Some(Truncation::Rows);
                     } else {
-                        let decoded = decode_row(&row, &plans)?;
-                        let size = serde_json::to_vec(&decoded).map(|v| v.len()).unwrap_or(0) + 1;
-                        if bytes + size > limits.max_bytes {
-                            truncated = Some(Truncation::Bytes);
-                        } else {
-                            bytes += size;
-                            rows.push(decoded);
+                        // Only a first row that cannot fit whole has values cut: later rows
+                        // are returned whole or not at all, so paging sees complete rows.
+                        let first = rows.is_empty();
+                        match decode_row(&row, &plans, budget - bytes, first)? {
+                            RowFit::Fits { values, size, cut } => {
+                                bytes += size;
+                                rows.push(values);
+                                if let Some((column, whole_bytes)) = cut {
+                                    truncated = Some(Truncation::Value {
+                                        column,
+                                        whole_bytes,
+                                    });
+                                }
+                            }
+                            RowFit::TooLarge => truncated = Some(Truncation::Bytes),
                         }
                     }
                     if truncated.is_some() && mode != RowMode::Write {
@@ -396,44 +428,78 @@ fn bind_params(
     Ok(args)
 }
 
-fn decode_row(row: &sqlx::postgres::PgRow, plans: &[ColumnPlan]) -> Result<Vec<Value>, ToolError> {
+/// One decoded row, or the news that it does not fit.
+enum RowFit {
+    /// The row's values, its serialized size (with the separator) and the first cut value
+    /// (column, whole raw size), if any.
+    Fits {
+        values: Vec<Value>,
+        size: usize,
+        cut: Option<(usize, usize)>,
+    },
+    /// The row does not fit in the bytes left.
+    TooLarge,
+}
+
+/// Room kept for each column after a cut one, so that a row whose first column is cut can
+/// still carry its small values (numbers, dates, short text) whole.
+const ROOM_PER_LATER_COLUMN: usize = 64;
+
+/// Decode a row into at most `allowance` serialized bytes. Each value is measured (or cut,
+/// when `may_cut`) before it is decoded, so a huge value never costs more than the budget.
+fn decode_row(
+    row: &sqlx::postgres::PgRow,
+    plans: &[ColumnPlan],
+    allowance: usize,
+    may_cut: bool,
+) -> Result<RowFit, ToolError> {
     let mut out = Vec::with_capacity(plans.len());
+    // "[", "]" and the comma after the row.
+    let mut size = 3usize;
+    let mut cut = None;
     for (i, plan) in plans.iter().enumerate() {
+        let sep = usize::from(i > 0);
+        let Some(hard) = allowance.checked_sub(size + sep) else {
+            return Ok(RowFit::TooLarge);
+        };
+        let cut_to =
+            may_cut.then(|| hard.saturating_sub(ROOM_PER_LATER_COLUMN * (plans.len() - 1 - i)));
         let raw = row
             .try_get_raw(i)
             .map_err(|e| ToolError::Unavailable(format!("could not read column {i}: {e}")))?;
-        let bytes = match sqlx::ValueRef::is_null(&raw) {
-            true => {
-                out.push(Value::Null);
-                continue;
+        let fit = match sqlx::ValueRef::is_null(&raw) {
+            true => Fit::Whole(Value::Null, 4),
+            false => {
+                let bytes = raw.as_bytes().unwrap_or_default();
+                match plan {
+                    ColumnPlan::Native(d) | ColumnPlan::Cast(d) => {
+                        capped::decode_within(d, bytes, hard, cut_to).unwrap_or_else(|e| {
+                            tracing::warn!(column = i, error = %e, "value did not decode; returning its raw form");
+                            capped::raw_within(bytes, hard, cut_to)
+                        })
+                    }
+                    ColumnPlan::Raw => capped::raw_within(bytes, hard, cut_to),
+                }
             }
-            false => raw.as_bytes().unwrap_or_default(),
         };
-        let v = match plan {
-            ColumnPlan::Native(d) | ColumnPlan::Cast(d) => values::decode(d, bytes).unwrap_or_else(|e| {
-                tracing::warn!(column = i, error = %e, "value did not decode; returning its raw form");
-                raw_value(bytes)
-            }),
-            ColumnPlan::Raw => raw_value(bytes),
-        };
-        out.push(v);
-    }
-    Ok(out)
-}
-
-/// Last resort for a value we could neither decode nor cast: text when it is UTF-8, else hex.
-fn raw_value(bytes: &[u8]) -> Value {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if !s.contains('\0') => Value::String(s.to_owned()),
-        _ => {
-            let mut s = String::with_capacity(2 + bytes.len() * 2);
-            s.push_str("\\x");
-            for b in bytes {
-                s.push_str(&format!("{b:02x}"));
+        match fit {
+            Fit::Whole(v, n) if n <= hard => {
+                size += sep + n;
+                out.push(v);
             }
-            Value::String(s)
+            Fit::Cut(v, n, whole) => {
+                size += sep + n;
+                out.push(v);
+                cut.get_or_insert((i, whole));
+            }
+            _ => return Ok(RowFit::TooLarge),
         }
     }
+    Ok(RowFit::Fits {
+        values: out,
+        size,
+        cut,
+    })
 }
 
 /// Send a fixed statement of ours over the simple protocol (BEGIN, SET LOCAL, ROLLBACK…).
@@ -480,12 +546,6 @@ mod tests {
         assert_eq!(&sql[..prefix], sql.split("SELECT 1").next().unwrap());
         let (cte, _) = cast_wrapper("INSERT INTO t VALUES (1) RETURNING *", &cols, true, None);
         assert!(cte.starts_with("WITH _cq(c1, c2) AS (\n"), "{cte}");
-    }
-
-    #[test]
-    fn raw_values_are_text_or_hex() {
-        assert_eq!(raw_value(b"abc"), Value::String("abc".into()));
-        assert_eq!(raw_value(&[0xff, 0x00]), Value::String("\\xff00".into()));
     }
 
     #[test]

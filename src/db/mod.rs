@@ -2,8 +2,10 @@
 //! transaction shapes stateless calls run in (read-only and rolled back, committed, dry-run).
 
 pub mod audit;
+pub mod capped;
 pub(crate) mod catalog;
 pub mod executor;
+pub mod per_caller;
 pub mod sessions;
 pub mod values;
 
@@ -24,6 +26,9 @@ pub struct Pools {
     pub main: PgPool,
     /// Health checks and monitoring.
     pub health: PgPool,
+    /// `pg_monitor` calls: a pool of their own, so that a main pool full of one caller's long
+    /// reads never blocks a look at what is going on (and never takes `/health`'s connections).
+    pub monitor: PgPool,
 }
 
 impl Pools {
@@ -48,8 +53,20 @@ impl Pools {
             .acquire_timeout(Duration::from_secs(1))
             .test_before_acquire(false)
             .idle_timeout(Some(Duration::from_secs(600)))
-            .connect_lazy_with(options.application_name("coldquery-health"));
-        Pools { main, health }
+            .connect_lazy_with(options.clone().application_name("coldquery-health"));
+        let monitor = PgPoolOptions::new()
+            // Two: monitoring is one operator looking at a problem, not a workload.
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(2))
+            .test_before_acquire(false)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(1800)))
+            .connect_lazy_with(options.application_name("coldquery-monitor"));
+        Pools {
+            main,
+            health,
+            monitor,
+        }
     }
 }
 
@@ -84,7 +101,7 @@ impl PooledTx {
             "{begin}; {}; SELECT pg_backend_pid()",
             limits.set_local_sql()
         );
-        let (conn, pid) = acquire_prepared(pools, &sql).await?;
+        let (conn, pid) = acquire_prepared(&pools.main, &sql).await?;
         Ok(PooledTx {
             conn,
             open: true,
@@ -99,6 +116,23 @@ impl PooledTx {
     /// roles, prepared statements, cursors) cannot be enumerated, so the connection goes.
     pub(crate) fn close_afterwards(&mut self) {
         self.close = true;
+    }
+
+    /// Like [`PooledTx::begin`] (READ ONLY) on the monitoring pool, for `pg_monitor`.
+    pub async fn begin_monitor(pools: &Pools, limits: &Limits) -> Result<PooledTx, ToolError> {
+        let sql = format!(
+            "BEGIN READ ONLY; {}; SELECT pg_backend_pid()",
+            limits.set_local_sql()
+        );
+        let (conn, pid) = acquire_prepared(&pools.monitor, &sql).await?;
+        Ok(PooledTx {
+            conn,
+            open: true,
+            read_only: true,
+            close: false,
+            pid,
+            cancel_pool: pools.health.clone(),
+        })
     }
 
     /// The connection, for the executor.
@@ -183,7 +217,7 @@ impl AutocommitConn {
             limits.statement_timeout.as_millis().max(1),
             limits.lock_timeout.as_millis().max(1)
         );
-        let (conn, pid) = acquire_prepared(pools, &sql).await?;
+        let (conn, pid) = acquire_prepared(&pools.main, &sql).await?;
         Ok(AutocommitConn {
             conn,
             dirty: true,
@@ -247,13 +281,12 @@ impl Drop for AutocommitConn {
 /// (database restart); that shows up here, before anything of the caller's ran, so trying once
 /// more on a fresh connection is safe.
 async fn acquire_prepared(
-    pools: &Pools,
+    pool: &PgPool,
     sql: &str,
 ) -> Result<(PoolConnection<Postgres>, i32), ToolError> {
     let mut last = None;
     for _ in 0..2 {
-        let mut conn = pools
-            .main
+        let mut conn = pool
             .acquire()
             .await
             .map_err(|e| ToolError::from_sqlx(e, 0))?;

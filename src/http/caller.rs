@@ -17,7 +17,6 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use sha2::{Digest, Sha256};
 
 use crate::db::sessions::Sessions;
@@ -84,13 +83,16 @@ pub struct McpOwners {
     bound: Mutex<HashMap<String, Option<String>>>,
     /// Size after the last pruning, so that pruning stays amortised O(1) per new session.
     pruned_at: Mutex<usize>,
-    manager: Arc<LocalSessionManager>,
+    manager: Arc<crate::http::mcp_sessions::BoundedSessions>,
     sessions: Sessions,
 }
 
 impl McpOwners {
     /// A registry for the MCP sessions of `manager`; `sessions` is told when one is deleted.
-    pub fn new(manager: Arc<LocalSessionManager>, sessions: Sessions) -> Arc<McpOwners> {
+    pub fn new(
+        manager: Arc<crate::http::mcp_sessions::BoundedSessions>,
+        sessions: Sessions,
+    ) -> Arc<McpOwners> {
         Arc::new(McpOwners {
             bound: Mutex::new(HashMap::new()),
             pruned_at: Mutex::new(0),

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod caller;
 pub mod health;
+pub mod mcp_sessions;
 pub mod metrics;
+pub mod serve;
 
 use std::time::Duration;
 
@@ -24,7 +26,7 @@ use crate::state::AppState;
 /// Build the router. `ct` is cancelled at shutdown; rmcp closes its sessions when it is.
 pub fn router(state: AppState, ct: CancellationToken) -> Router {
     let cfg = &state.config;
-    let mut mcp_config = StreamableHttpServerConfig::default().with_cancellation_token(ct);
+    let mut mcp_config = StreamableHttpServerConfig::default().with_cancellation_token(ct.clone());
     // `*` means "accept any": rmcp treats an empty Host list as "no check".
     mcp_config = if cfg.allowed_hosts.iter().any(|h| h.trim() == "*") {
         mcp_config.disable_allowed_hosts()
@@ -41,14 +43,25 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
     // session TTL, or a quiet client would lose its open transaction early.
     sessions.session_config.keep_alive = Some(cfg.session_ttl.max(Duration::from_secs(300)));
 
-    let sessions = std::sync::Arc::new(sessions);
+    let sessions = std::sync::Arc::new(mcp_sessions::BoundedSessions::new(
+        sessions,
+        cfg.max_mcp_sessions as usize,
+    ));
+    // An MCP session that holds a pg_tx handle keeps living (up to the keep-alive above);
+    // one that holds none is closed after COLDQUERY_MCP_SESSION_IDLE.
+    let handles = state.sessions.clone();
+    sessions.spawn_reaper(
+        cfg.mcp_session_idle,
+        move |id| !handles.list(&format!("mcp:{id}")).is_empty(),
+        ct.clone(),
+    );
     let mcp_owners = caller::McpOwners::new(sessions.clone(), state.sessions.clone());
     let factory_state = state.clone();
     let mcp = StreamableHttpService::new(
         // Runs once per MCP session, or once per request for 2026-07-28 stateless clients:
         // it only clones Arcs.
         move || Ok(ColdQueryServer::new(factory_state.clone())),
-        sessions,
+        sessions.clone(),
         mcp_config,
     );
     let mcp = tower::ServiceBuilder::new()
@@ -61,6 +74,10 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             caller::tag_caller,
         ))
         .layer(middleware::from_fn(delete_answers_no_content))
+        .layer(middleware::from_fn_with_state(
+            (sessions, cfg.max_request_bytes),
+            mcp_sessions::refuse_when_full,
+        ))
         .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))
         .service(mcp);
 

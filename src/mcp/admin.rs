@@ -482,6 +482,99 @@ pub(crate) fn duration_ms(value: &str, unit_ms: f64) -> Option<f64> {
     Some(n * factor)
 }
 
+/// Settings `pg_admin settings` may set in a session: per-session planner, memory, formatting
+/// and timeout knobs that change how fast or how a result is computed and printed, never who
+/// may see what. Left out on purpose: anything about security or roles (`row_security`,
+/// `role`, `session_authorization`, `session_replication_role`), logging (`log_*`), how SQL is
+/// lexed (`standard_conforming_strings`, `backslash_quote`, `escape_string_warning`), how names
+/// resolve (`search_path`), developer and recovery switches (`allow_system_table_mods`,
+/// `zero_damaged_pages`, `ignore_*`), and custom `prefix.name` settings (row-level security
+/// policies often read them, e.g. a tenant id). The timeouts are further capped by [`guard`].
+pub(crate) const SETTABLE: &[&str] = &[
+    // Planner methods.
+    "enable_async_append",
+    "enable_bitmapscan",
+    "enable_gathermerge",
+    "enable_group_by_reordering",
+    "enable_hashagg",
+    "enable_hashjoin",
+    "enable_incremental_sort",
+    "enable_indexonlyscan",
+    "enable_indexscan",
+    "enable_material",
+    "enable_memoize",
+    "enable_mergejoin",
+    "enable_nestloop",
+    "enable_parallel_append",
+    "enable_parallel_hash",
+    "enable_partition_pruning",
+    "enable_partitionwise_aggregate",
+    "enable_partitionwise_join",
+    "enable_presorted_aggregate",
+    "enable_seqscan",
+    "enable_sort",
+    "enable_tidscan",
+    // Planner costs and search.
+    "seq_page_cost",
+    "random_page_cost",
+    "cpu_tuple_cost",
+    "cpu_index_tuple_cost",
+    "cpu_operator_cost",
+    "parallel_setup_cost",
+    "parallel_tuple_cost",
+    "min_parallel_table_scan_size",
+    "min_parallel_index_scan_size",
+    "effective_cache_size",
+    "default_statistics_target",
+    "constraint_exclusion",
+    "cursor_tuple_fraction",
+    "from_collapse_limit",
+    "join_collapse_limit",
+    "geqo",
+    "geqo_threshold",
+    "geqo_effort",
+    "plan_cache_mode",
+    "recursive_worktable_factor",
+    "max_parallel_workers_per_gather",
+    "parallel_leader_participation",
+    "jit",
+    "jit_above_cost",
+    "jit_inline_above_cost",
+    "jit_optimize_above_cost",
+    // Memory.
+    "work_mem",
+    "hash_mem_multiplier",
+    "maintenance_work_mem",
+    "temp_buffers",
+    // Formatting of values.
+    "datestyle",
+    "intervalstyle",
+    "timezone",
+    "extra_float_digits",
+    "bytea_output",
+    "lc_monetary",
+    "lc_numeric",
+    "lc_time",
+    "default_text_search_config",
+    // Timeouts, up to the server's caps.
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+];
+
+/// Refuse a setting that is not on [`SETTABLE`], naming it and some that are.
+fn not_settable(name: &str) -> Option<ToolError> {
+    (!SETTABLE.contains(&name)).then(|| {
+        ToolError::PolicyDenied(format!(
+            "{name} is not on the allowlist of settings pg_admin may set (it could change \
+             security, logging, how SQL is read or how names resolve); allowlisted settings \
+             include work_mem, random_page_cost, enable_seqscan and the other enable_* planner \
+             switches, jit, DateStyle, TimeZone, extra_float_digits, and statement_timeout / \
+             lock_timeout up to the server's limits (README: pg_admin settings)"
+        ))
+    })
+}
+
 /// Refuse a value that would weaken the server's guards. `None`: allowed.
 fn guard(state: &AppState, name: &str, value: &str) -> Option<ToolError> {
     match name {
@@ -659,6 +752,11 @@ async fn set_setting(
                 )));
             }
         }
+        // After the context check, so that a setting that cannot change per session at all
+        // says so (and why) rather than only "not allowlisted".
+        if let Some(refusal) = not_settable(&name) {
+            return Err(refusal);
+        }
         let set = cat
             .one(c, SET_CONFIG, &[json!(name), json!(value)])
             .await?
@@ -700,6 +798,34 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(duration_ms(v, 1.0), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn the_settings_allowlist_keeps_out_security_logging_and_lexing() {
+        for refused in [
+            "log_statement",
+            "row_security",
+            "allow_system_table_mods",
+            "zero_damaged_pages",
+            "search_path",
+            "standard_conforming_strings",
+            "backslash_quote",
+            "escape_string_warning",
+            "session_replication_role",
+            "app.tenant_id",
+        ] {
+            let e = not_settable(refused).expect(refused);
+            assert!(e.to_string().starts_with(refused), "{e}");
+            assert!(e.to_string().contains("allowlisted settings include"));
+        }
+        for ok in [
+            "work_mem",
+            "enable_seqscan",
+            "timezone",
+            "statement_timeout",
+        ] {
+            assert!(not_settable(ok).is_none(), "{ok}");
         }
     }
 

@@ -112,6 +112,19 @@ impl ColdQueryServer {
     }
 
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
+        // Calls served by the shared main pool count against the caller's share of it;
+        // pg_tx and session calls have dedicated connections, pg_monitor a pool of its own.
+        let pooled = !matches!(tool, "pg_tx" | "pg_monitor")
+            && args.get("session_id").is_none_or(Value::is_null);
+        let _permit = match pooled {
+            true => Some(
+                self.state
+                    .caller_limits
+                    .acquire(&concurrency_key(caller))
+                    .await?,
+            ),
+            false => None,
+        };
         match tool {
             "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
             "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
@@ -120,6 +133,15 @@ impl ColdQueryServer {
             "pg_monitor" => monitor::call(&self.state, caller, parse_args(tool, args)?).await,
             _ => unreachable!("tool names are checked before dispatch"),
         }
+    }
+}
+
+/// Whose share of the pool a call uses: the authenticated principal, else every anonymous
+/// caller together (MCP session ids cost nothing to mint, so they cannot be the key).
+fn concurrency_key(caller: &Caller) -> String {
+    match &caller.principal {
+        Some(p) => format!("principal:{p}"),
+        None => "anonymous".to_owned(),
     }
 }
 
@@ -133,11 +155,31 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
         .unwrap_or_else(Caller::anonymous)
 }
 
+/// Largest tool result we send: default-configured SDK clients refuse messages over 1 MiB,
+/// and the JSON-RPC envelope and SSE framing need a few bytes of their own.
+pub(crate) const MAX_RESULT_MESSAGE: usize = 1024 * 1024 - 4096;
+
 /// Render a structured result as a tool result: structuredContent plus one compact text block.
+/// A result that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent
+/// it; this is the last line) becomes a `limit_exceeded` error instead.
 fn success(value: Value) -> CallToolResult {
     let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
+    // The message holds the value once and its text once more, escaped (at most doubled):
+    // only results that might be too large are measured exactly.
+    let might_exceed = text.len().saturating_mul(3) > MAX_RESULT_MESSAGE;
+    let text_len = text.len();
     let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
     r.structured_content = Some(value);
+    if might_exceed {
+        let size = crate::db::capped::json_size(&r);
+        if size > MAX_RESULT_MESSAGE {
+            tracing::warn!(size, text_len, "a tool result exceeded the message limit");
+            return failure(&ToolError::LimitExceeded(format!(
+                "the result would take {size} bytes, more than the 1 MiB a message may carry; \
+                 narrow the call (fewer rows or columns, a smaller part of the statement)"
+            )));
+        }
+    }
     r
 }
 

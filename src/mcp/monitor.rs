@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::query::{limits_for, truncate_for_message};
-use crate::mcp::schema::{Catalog, ms, page, paged, quote_ident, read_scope};
+use crate::mcp::schema::{Catalog, monitor_scope, ms, page, paged, quote_ident};
 use crate::state::AppState;
 
 /// Arguments of `pg_monitor`. Unknown fields are refused.
@@ -143,7 +143,7 @@ const REPLICATION_LAG_WARN_S: f64 = 60.0;
 pub(crate) async fn health(state: &AppState, caller: &Caller) -> Result<Value, ToolError> {
     let limits = limits_for(state, None)?;
     let mut cat = Catalog::new(&limits);
-    let ((h, longest, replicas), _) = read_scope(state, caller, None, &limits, async |c| {
+    let ((h, longest, replicas), _) = monitor_scope(state, caller, None, &limits, async |c| {
         let h = cat.one(c, HEALTH, &[]).await?.unwrap_or_default();
         let longest = cat.one(c, LONGEST_TRANSACTION, &[]).await?;
         let replicas = cat.rows(c, REPLICAS, &[]).await?;
@@ -265,7 +265,7 @@ pub(crate) async fn activity(
     let (limit, _) = page(args.limit, None, 100, 1000)?;
     let include_idle = args.include_idle.unwrap_or(false);
     let mut cat = Catalog::new(&limits);
-    let (rows, _) = read_scope(state, caller, None, &limits, async |c| {
+    let (rows, _) = monitor_scope(state, caller, None, &limits, async |c| {
         cat.rows(c, ACTIVITY, &[json!(include_idle), json!(limit)])
             .await
     })
@@ -302,7 +302,7 @@ const CONNECTION_TOTALS: &str = "SELECT count(*)::int8 AS total, \
 async fn connections(state: &AppState, caller: &Caller) -> Result<Value, ToolError> {
     let limits = limits_for(state, None)?;
     let mut cat = Catalog::new(&limits);
-    let ((totals, groups), _) = read_scope(state, caller, None, &limits, async |c| {
+    let ((totals, groups), _) = monitor_scope(state, caller, None, &limits, async |c| {
         let totals = cat
             .one(c, CONNECTION_TOTALS, &[])
             .await?
@@ -370,7 +370,7 @@ async fn locks(state: &AppState, caller: &Caller, args: &MonitorArgs) -> Result<
     let limits = limits_for(state, None)?;
     let (limit, _) = page(args.limit, None, 100, 1000)?;
     let mut cat = Catalog::new(&limits);
-    let (pairs, _) = read_scope(state, caller, None, &limits, async |c| {
+    let (pairs, _) = monitor_scope(state, caller, None, &limits, async |c| {
         cat.rows(c, LOCKS, &[json!(limit)]).await
     })
     .await?;
@@ -422,7 +422,7 @@ async fn size(state: &AppState, caller: &Caller, args: &MonitorArgs) -> Result<V
     let limits = limits_for(state, None)?;
     let (limit, _) = page(args.limit, None, 20, 100)?;
     let mut cat = Catalog::new(&limits);
-    let ((db, tables), _) = read_scope(state, caller, None, &limits, async |c| {
+    let ((db, tables), _) = monitor_scope(state, caller, None, &limits, async |c| {
         let db = cat.one(c, DATABASE_SIZE, &[]).await?.unwrap_or_default();
         let tables = cat.rows(c, LARGEST_TABLES, &[json!(limit)]).await?;
         Ok((db, tables))
@@ -502,7 +502,7 @@ async fn slow_queries(
     let limits = limits_for(state, None)?;
     let (limit, _) = page(args.limit, None, 20, 100)?;
     let mut cat = Catalog::new(&limits);
-    let (rows, _) = read_scope(state, caller, None, &limits, async |c| {
+    let (rows, _) = monitor_scope(state, caller, None, &limits, async |c| {
         let Some(ext) = cat.one(c, STATEMENTS_EXTENSION, &[]).await? else {
             return Err(ToolError::Unavailable(NOT_INSTALLED.into()));
         };

@@ -235,7 +235,38 @@ fn explain_statement(parsed: &Parsed, analyze: bool) -> StatementRef {
     }
 }
 
+/// Most bytes of plan JSON an `explain` result carries: the plan travels twice (structured
+/// and as text, escaped), and both must fit in the 1 MiB message with the summary.
+pub(crate) const EXPLAIN_PLAN_BYTES: usize = 384 * 1024;
+
+/// The limits an EXPLAIN runs with: one row, and the plan's own byte budget.
+fn explain_limits(limits: &Limits) -> Limits {
+    Limits {
+        max_rows: 1,
+        max_bytes: EXPLAIN_PLAN_BYTES,
+        ..*limits
+    }
+}
+
 fn explain_json(rows: RowSet, analyze: bool, rolled_back: bool) -> Result<Value, ToolError> {
+    // A plan is one JSON value: cut, it would be neither JSON nor a plan. Say so truthfully.
+    match rows.truncated {
+        Some(Truncation::Value { whole_bytes, .. }) => {
+            return Err(ToolError::LimitExceeded(format!(
+                "the EXPLAIN plan is {whole_bytes} bytes of JSON, more than the {EXPLAIN_PLAN_BYTES} \
+                 bytes a result may carry; explain a smaller part of the statement (one CTE, \
+                 subquery or UNION arm at a time)"
+            )));
+        }
+        Some(Truncation::Bytes) => {
+            return Err(ToolError::LimitExceeded(format!(
+                "the EXPLAIN plan is larger than the {EXPLAIN_PLAN_BYTES} bytes a result may \
+                 carry; explain a smaller part of the statement (one CTE, subquery or UNION arm \
+                 at a time)"
+            )));
+        }
+        _ => {}
+    }
     let plan = rows
         .rows
         .first()
@@ -273,10 +304,7 @@ async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<
     // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
     // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
     let mut tx = PooledTx::begin(&state.pools, plan.read_only, limits).await?;
-    let one = Limits {
-        max_rows: 1,
-        ..*limits
-    };
+    let one = explain_limits(limits);
     let res = with_deadline(
         limits,
         run_statement(tx.conn(), sql, &st, &params, &one, RowMode::Verbatim),
@@ -558,10 +586,7 @@ async fn in_session(
             let target = plan.explain.unwrap_or(ExplainTarget::Write);
             let st = explain_statement(&parsed, analyze);
             let read_only = plan.read_only;
-            let one = Limits {
-                max_rows: 1,
-                ..*limits
-            };
+            let one = explain_limits(limits);
             let rows = under_savepoint(g, read_only, false, async |c| {
                 run_statement(c, sql, &st, &params, &one, RowMode::Verbatim).await
             })
@@ -618,7 +643,7 @@ pub fn rowset_json(r: &RowSet, limits: &Limits) -> Value {
     if let Some(t) = r.truncated {
         o["truncated_by"] = json!(match t {
             Truncation::Rows => "max_rows",
-            Truncation::Bytes => "max_result_bytes",
+            Truncation::Bytes | Truncation::Value { .. } => "max_result_bytes",
         });
     }
     match r.truncated {
@@ -635,6 +660,24 @@ pub fn rowset_json(r: &RowSet, limits: &Limits) -> Value {
                  narrower columns (e.g. left(col, 200)), or page with ORDER BY … LIMIT/OFFSET",
                 limits.max_bytes,
                 r.rows.len()
+            ));
+        }
+        Some(Truncation::Value {
+            column,
+            whole_bytes,
+        }) => {
+            let name = r
+                .columns
+                .get(column)
+                .map(|c| truncate_for_message(&c.name))
+                .unwrap_or_default();
+            o["hint"] = json!(format!(
+                "the first row alone is larger than {} bytes (max_result_bytes): the value of \
+                 column {name:?} ({whole_bytes} bytes) was cut to its first part (a json value \
+                 becomes the start of its text), and the result ends there; read the value in \
+                 pieces with substring(col from 1 for 100000) or left(col, n), or select its \
+                 length(col) first",
+                limits.max_bytes
             ));
         }
         None => {}

@@ -431,6 +431,23 @@ pub(crate) async fn read_scope<T>(
     }
 }
 
+/// [`read_scope`] for `pg_monitor`: without a session, on the monitoring pool of its own.
+pub(crate) async fn monitor_scope<T>(
+    state: &AppState,
+    caller: &Caller,
+    session_id: Option<&str>,
+    limits: &Limits,
+    f: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, ToolError>,
+) -> Result<(T, Option<Value>), ToolError> {
+    if session_id.is_some() {
+        return read_scope(state, caller, session_id, limits, f).await;
+    }
+    let mut tx = PooledTx::begin_monitor(&state.pools, limits).await?;
+    let r = with_deadline(limits, f(tx.conn())).await;
+    tx.abandon().await;
+    Ok((r?, None))
+}
+
 /// A relation found in the catalogs.
 #[derive(Debug, Clone)]
 pub(crate) struct Relation {

@@ -2679,6 +2679,13 @@ pub(crate) fn redact(sql: &str) -> String {
             || (kind == pb::Token::Ident
                 && text.trim_matches('"').eq_ignore_ascii_case("password"));
         let is_connection = kind == pb::Token::Connection;
+        // Any string literal that carries a libpq connection string with a password
+        // (dblink_connect('host=… password=…'), a server's OPTIONS, a URI with user:pass@),
+        // wherever it stands in the statement.
+        if matches!(kind, pb::Token::Sconst | pb::Token::Usconst) && has_conninfo_secret(text) {
+            ranges.push((start, end));
+            continue;
+        }
         if !is_password && !is_connection {
             continue;
         }
@@ -2714,6 +2721,25 @@ pub(crate) fn redact(sql: &str) -> String {
     }
     out.push_str(sql.get(copied..).unwrap_or_default());
     out
+}
+
+/// Whether a literal's text holds a libpq `password=` keyword (spaces allowed around `=`) or a
+/// URI whose user info has a password (`postgres://user:secret@host`).
+fn has_conninfo_secret(literal: &str) -> bool {
+    let lower = literal.to_ascii_lowercase();
+    let keyword = lower.match_indices("password").any(|(at, kw)| {
+        lower[at + kw.len()..]
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('=')
+    });
+    let uri = lower.match_indices("://").any(|(at, sep)| {
+        let rest = &literal[at + sep.len()..];
+        let authority = rest.split(['/', '?', '#', ' ', '\'']).next().unwrap_or("");
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    });
+    keyword || uri
 }
 
 /// Fallback for text the scanner rejects (e.g. an unterminated quote): keep everything up
@@ -4034,6 +4060,39 @@ mod tests {
         ),
         ("SELECT 'unterminated", "SELECT 'unterminated"),
         ("", ""),
+        // Connection strings in any literal (issue 9, finding 17).
+        (
+            "SELECT dblink_connect('c', 'host=db user=u password=hunter2 dbname=x')",
+            "SELECT dblink_connect('c', '***')",
+        ),
+        (
+            "SELECT dblink_connect('host=db PASSWORD = hunter2')",
+            "SELECT dblink_connect('***')",
+        ),
+        (
+            "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'h', passfile 'x')",
+            "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'h', passfile 'x')",
+        ),
+        (
+            "SELECT dblink('postgresql://alice:hunter2@db:5432/app', 'SELECT 1')",
+            "SELECT dblink('***', 'SELECT 1')",
+        ),
+        (
+            "SELECT dblink('postgresql://alice@db/app?password=hunter2', 'SELECT 1')",
+            "SELECT dblink('***', 'SELECT 1')",
+        ),
+        (
+            "SELECT dblink('postgresql://alice@db/app', 'SELECT 1')",
+            "SELECT dblink('postgresql://alice@db/app', 'SELECT 1')",
+        ),
+        (
+            "CREATE SUBSCRIPTION s CONNECTION $c$host=x password=p$c$ PUBLICATION p",
+            "CREATE SUBSCRIPTION s CONNECTION '***' PUBLICATION p",
+        ),
+        (
+            "SELECT 'see http://example.com/a:b@c' AS u",
+            "SELECT 'see http://example.com/a:b@c' AS u",
+        ),
     ];
 
     #[test]
