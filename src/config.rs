@@ -143,6 +143,11 @@ pub struct Config {
     /// Largest accepted HTTP request body on /mcp.
     #[arg(long, env = "COLDQUERY_MAX_REQUEST_BYTES", default_value = "4MiB", value_parser = parse_size)]
     pub max_request_bytes: usize,
+
+    /// Serve only read-only operations: tools/list offers only tools annotated readOnlyHint,
+    /// and every write, DDL, maintenance, setting change or read-write pg_tx begin is refused.
+    #[arg(long, env = "COLDQUERY_READ_ONLY", default_value_t = false)]
+    pub read_only: bool,
 }
 
 /// A string that must never be printed: `Debug` shows `***`.

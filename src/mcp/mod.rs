@@ -5,6 +5,7 @@ pub mod admin;
 pub mod monitor;
 pub mod prompts;
 pub mod query;
+pub mod read;
 pub mod resources;
 pub mod schema;
 pub mod tools;
@@ -29,15 +30,22 @@ use crate::state::AppState;
 
 /// Short instructions sent at initialize / discover.
 const INSTRUCTIONS: &str = "ColdQuery gives safe access to one PostgreSQL database through \
-five tools, each with an action argument. pg_query: read (SELECTs, read-only, capped rows), \
-explain (plans; analyze: true measures), write (INSERT/UPDATE/DELETE) and transaction. \
-pg_schema: list and describe tables, views, functions, indexes…; create/alter/drop run DDL. \
-pg_admin: vacuum/analyze/reindex, per-table stats, and settings. pg_tx: begin a transaction \
-that spans calls (pass its session_id to the other tools), then commit or rollback. \
-pg_monitor: health, activity, connections, locks, size, slow_queries (read-only). Anything that \
-changes the database is default-deny: pass autocommit: true (or a session_id; dry_run: true \
-previews a write or DDL and rolls it back). Pass values in params ($1, $2…), never inside the \
-SQL text. Start with pg_schema list and describe to learn the schema.";
+tools with an action argument. pg_read does every read without changing anything: query \
+(SELECT, capped rows), explain (plans), list and describe (schema), stats, settings, tx_list. \
+pg_query: read, explain (analyze: true measures), write (INSERT/UPDATE/DELETE) and transaction. \
+pg_schema: list, describe; create/alter/drop run DDL. pg_admin: vacuum/analyze/reindex, stats, \
+settings. pg_tx: begin a transaction that spans calls (pass its session_id to the other tools), \
+then commit or rollback. pg_monitor: health, activity, connections, locks, size, slow_queries. \
+Anything that changes the database is default-deny: pass autocommit: true (or a session_id; \
+dry_run: true previews a write or DDL and rolls it back). Pass values in params ($1, $2…), never \
+inside the SQL text. Start with pg_read list and describe to learn the schema.";
+
+/// Instructions under `COLDQUERY_READ_ONLY=true`, where only the read-only tools are listed.
+const READ_ONLY_INSTRUCTIONS: &str = "ColdQuery gives read-only access to one PostgreSQL \
+database (the server runs with COLDQUERY_READ_ONLY=true: nothing can be changed). pg_read: \
+query (SELECT, capped rows), explain (plans), list and describe (schema), stats, settings, \
+tx_list. pg_monitor: health, activity, connections, locks, size, slow_queries. Pass values in \
+params ($1, $2…), never inside the SQL text. Start with pg_read list and describe.";
 
 /// One instance per MCP session (or per request for stateless clients): cheap to build, since
 /// it only clones `AppState`'s `Arc`s.
@@ -87,6 +95,16 @@ impl ColdQueryServer {
     }
 
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
+        let (tool, args) = if tool == "pg_read" {
+            read::route(args)?
+        } else {
+            (tool, args)
+        };
+        if self.state.config.read_only
+            && let Some(refusal) = read::read_only_refusal(tool, &args)
+        {
+            return Err(refusal);
+        }
         match tool {
             "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
             "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
@@ -133,7 +151,11 @@ impl ServerHandler for ColdQueryServer {
                 .build(),
         )
         .with_server_info(Implementation::new("coldquery", env!("CARGO_PKG_VERSION")))
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(if self.state.config.read_only {
+            READ_ONLY_INSTRUCTIONS
+        } else {
+            INSTRUCTIONS
+        })
     }
 
     async fn list_tools(
@@ -141,11 +163,13 @@ impl ServerHandler for ColdQueryServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools::all()))
+        Ok(ListToolsResult::with_all_items(
+            tools::listed(self.state.config.read_only).to_vec(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools::all().into_iter().find(|t| t.name == name)
+        tools::get(name).cloned()
     }
 
     async fn list_resources(

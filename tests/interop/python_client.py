@@ -174,6 +174,22 @@ async def run_checks(api: Api, args: argparse.Namespace, surface: dict[str, Any]
         if name in tools:
             note(f"pending tool {name} is served now: move it to 'tools' in expected-surface.json")
 
+    # --- the tool list's size, and a read through a tool annotated readOnlyHint: true -----------
+    limit = surface.get("max_tools_list_bytes")
+    if limit:
+        listed = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools.values()]
+        size = len(json.dumps({"tools": listed}, separators=(",", ":"), ensure_ascii=False).encode())
+        print(f"  tools/list: {size} bytes for {len(listed)} tools")
+        check(size <= limit, f"tools/list is at most {limit} bytes", size)
+    ro = surface.get("read_only_read")
+    if ro:
+        t = tools.get(ro["tool"])
+        ann = t.annotations if t else None
+        check(ann is not None and ann.read_only_hint is True and ann.destructive_hint is False,
+              f"{ro['tool']} is annotated readOnlyHint: true, destructiveHint: false", short(ann))
+        sc = ok_result(await api.tool(ro["tool"], ro["arguments"]), f"{ro['tool']} {ro['arguments']['action']}")
+        check(sc.get("rows") == ro["rows"], f"{ro['tool']} read -> rows == {ro['rows']}", short(sc))
+
     # --- read ---------------------------------------------------------------------------------
     r = await api.tool("pg_query", {"action": "read", "sql": "SELECT 41 + 1 AS answer"})
     sc = ok_result(r, "pg_query read")
