@@ -126,6 +126,28 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
         .unwrap_or_else(Caller::anonymous)
 }
 
+/// The calling client's own name and version, for the log. A 2026-07-28 request carries it in
+/// its `_meta` (`io.modelcontextprotocol/clientInfo`); rmcp's stand-in peer info for stateless
+/// requests is its own default (`rmcp`), so `_meta` comes first. A session client sent it at
+/// initialize.
+fn client_of(context: &RequestContext<RoleServer>) -> String {
+    let info = context.meta.client_info().or_else(|| {
+        context
+            .peer
+            .peer_info()
+            .map(|p| p.client_info.clone())
+            .filter(|i| i.name != rmcp::model::Implementation::default().name)
+    });
+    match info {
+        Some(i) => format!(
+            "{}/{}",
+            i.name.chars().take(64).collect::<String>(),
+            i.version.chars().take(32).collect::<String>()
+        ),
+        None => "unknown".into(),
+    }
+}
+
 /// Render a structured result as a tool result: structuredContent plus one compact text block.
 fn success(value: Value) -> CallToolResult {
     let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
@@ -229,6 +251,7 @@ impl ServerHandler for ColdQueryServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller_of(&context);
+        let client = client_of(&context);
         if let Some(id) = &caller.mcp_session {
             let _ = self.tag.id.set(id.clone());
         }
@@ -310,6 +333,7 @@ impl ServerHandler for ColdQueryServer {
                     request_id = %context.id,
                     mcp_session = caller.mcp_session.as_deref().unwrap_or("-"),
                     principal = caller.principal.as_deref().unwrap_or("anonymous"),
+                    client,
                     tool,
                     action = action_label,
                     session = session_arg.as_deref().unwrap_or("-"),
@@ -346,6 +370,7 @@ impl ServerHandler for ColdQueryServer {
                     request_id = %context.id,
                     mcp_session = caller.mcp_session.as_deref().unwrap_or("-"),
                     principal = caller.principal.as_deref().unwrap_or("anonymous"),
+                    client,
                     tool,
                     action = action_label,
                     session = session_arg.as_deref().unwrap_or("-"),
