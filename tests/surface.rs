@@ -222,3 +222,170 @@ async fn the_tool_list_a_client_receives_is_under_8_kb_with_short_descriptions()
     c.close().await;
     app.finish().await;
 }
+
+/// A real rmcp client that records the log messages the server sends it.
+#[derive(Clone, Default)]
+struct Recorder {
+    logs: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+#[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); clients still use it.
+impl rmcp::ClientHandler for Recorder {
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.logs
+            .lock()
+            .unwrap()
+            .push(serde_json::to_value(params).unwrap());
+    }
+}
+
+async fn recording_client(
+    app: &common::TestApp,
+    era: Era,
+) -> (
+    rmcp::service::RunningService<rmcp::RoleClient, Recorder>,
+    Recorder,
+) {
+    use rmcp::ClientServiceExt;
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(app.mcp_url());
+    let lifecycle = match era {
+        Era::Session => rmcp::ClientLifecycleMode::Initialize,
+        Era::Stateless => rmcp::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        },
+    };
+    let recorder = Recorder::default();
+    let client = recorder
+        .clone()
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .expect("recording client connects");
+    (client, recorder)
+}
+
+#[tokio::test]
+async fn a_truncated_result_is_also_sent_as_a_warning_log_message() {
+    let app = spawn_app().await;
+    let (client, recorder) = recording_client(&app, Era::Session).await;
+    let caps = client.peer_info().unwrap().capabilities.clone();
+    assert!(caps.logging.is_some() && caps.completions.is_some());
+    #[allow(deprecated)]
+    client
+        .set_level(rmcp::model::SetLevelRequestParams::new(
+            rmcp::model::LoggingLevel::Info,
+        ))
+        .await
+        .expect("logging/setLevel is accepted");
+    let args = json!({"action": "query", "sql": "SELECT generate_series(1, 50)", "max_rows": 5});
+    let r = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("pg_read")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content.unwrap()["truncated"], true);
+    // The notification is written to the response stream before the result.
+    let logs = recorder.logs.lock().unwrap().clone();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["level"], "warning");
+    assert!(
+        logs[0]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("truncated")
+    );
+    // Above warning, nothing is sent.
+    #[allow(deprecated)]
+    client
+        .set_level(rmcp::model::SetLevelRequestParams::new(
+            rmcp::model::LoggingLevel::Error,
+        ))
+        .await
+        .unwrap();
+    client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("pg_read")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorder.logs.lock().unwrap().len(), 1);
+    let _ = client.cancel().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn completion_offers_schema_and_table_names_from_the_catalog_by_prefix() {
+    use rmcp::model::{ArgumentInfo, CompleteRequestParams, CompletionContext, Reference};
+    let app = spawn_app().await;
+    app.exec(
+        "CREATE SCHEMA app; CREATE TABLE app.orders (id int); CREATE TABLE app.order_lines (id int); \
+         CREATE TABLE app.customers (id int); CREATE TABLE public.orbit (id int);",
+    )
+    .await;
+    let mut many = String::new();
+    for i in 0..120 {
+        many.push_str(&format!("CREATE TABLE app.t{i:03} (id int);"));
+    }
+    app.exec(&many).await;
+    for era in ERAS {
+        let (client, _) = recording_client(&app, era).await;
+        let template = || Reference::for_resource("postgres://schema/{schema}/{table}");
+        let ask = async |r: CompleteRequestParams| client.complete(r).await.unwrap().completion;
+
+        let schemas = ask(CompleteRequestParams::new(
+            template(),
+            ArgumentInfo::new("schema", "a"),
+        ))
+        .await;
+        assert_eq!(schemas.values, ["app"], "{era:?}");
+
+        let mut in_app = CompleteRequestParams::new(template(), ArgumentInfo::new("table", "or"));
+        in_app.context = Some(CompletionContext::with_arguments(
+            [("schema".to_owned(), "app".to_owned())].into(),
+        ));
+        let tables = ask(in_app).await;
+        assert_eq!(tables.values, ["order_lines", "orders"], "{era:?}");
+        assert_eq!(tables.has_more, Some(false));
+
+        // Without a schema: every user schema.
+        let any = ask(CompleteRequestParams::new(
+            template(),
+            ArgumentInfo::new("table", "or"),
+        ))
+        .await;
+        assert_eq!(any.values, ["orbit", "order_lines", "orders"]);
+
+        // Capped at 100, with has_more.
+        let capped = ask(CompleteRequestParams::new(
+            template(),
+            ArgumentInfo::new("table", "t"),
+        ))
+        .await;
+        assert_eq!(capped.values.len(), 100);
+        assert_eq!(capped.has_more, Some(true));
+
+        // The prompt's sql argument: the word being typed is completed as a table name.
+        let sql = ask(CompleteRequestParams::new(
+            Reference::for_prompt("analyze_query_performance"),
+            ArgumentInfo::new("sql", "SELECT * FROM cus"),
+        ))
+        .await;
+        assert_eq!(sql.values, ["SELECT * FROM customers"]);
+
+        // Anything else: an empty list, not an error.
+        let none = ask(CompleteRequestParams::new(
+            Reference::for_prompt("no_such_prompt"),
+            ArgumentInfo::new("x", "y"),
+        ))
+        .await;
+        assert!(none.values.is_empty());
+        let _ = client.cancel().await;
+    }
+    app.finish().await;
+}

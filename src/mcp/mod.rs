@@ -2,6 +2,7 @@
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
 
 pub mod admin;
+pub mod complete;
 pub mod monitor;
 pub mod prompts;
 pub mod query;
@@ -53,6 +54,25 @@ params ($1, $2…), never inside the SQL text. Start with pg_read list and descr
 pub struct ColdQueryServer {
     state: AppState,
     tag: std::sync::Arc<McpSessionTag>,
+    /// The least severe level this MCP session wants as `notifications/message` (set by
+    /// `logging/setLevel`; rank of [`log_rank`]). Warnings are sent until a client says otherwise.
+    log_level: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+/// Severity rank of an MCP logging level (debug 0 … emergency 7).
+#[allow(deprecated)] // rmcp marks logging deprecated (SEP-2577); 2025-era clients still use it.
+fn log_rank(level: rmcp::model::LoggingLevel) -> u8 {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => 0,
+        L::Info => 1,
+        L::Notice => 2,
+        L::Warning => 3,
+        L::Error => 4,
+        L::Critical => 5,
+        L::Alert => 6,
+        L::Emergency => 7,
+    }
 }
 
 /// Remembers which MCP session this handler serves. rmcp drops the handler when the MCP
@@ -91,7 +111,45 @@ impl ColdQueryServer {
             id: std::sync::OnceLock::new(),
             sessions: state.sessions.clone(),
         });
-        ColdQueryServer { state, tag }
+        ColdQueryServer {
+            state,
+            tag,
+            log_level: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(3)),
+        }
+    }
+
+    /// A truncated result is also a `notifications/message` warning, for clients that show
+    /// logs: the model sees `truncated` and `hint` in the result itself. A 2026-07-28 request
+    /// may name its own level in `_meta`; a session uses what `logging/setLevel` set.
+    #[allow(deprecated)] // see log_rank
+    async fn warn(
+        &self,
+        context: &RequestContext<RoleServer>,
+        tool: &str,
+        action: &str,
+        value: &Value,
+    ) {
+        let wanted = context
+            .meta
+            .log_level()
+            .map(log_rank)
+            .unwrap_or_else(|| self.log_level.load(std::sync::atomic::Ordering::Relaxed));
+        if log_rank(rmcp::model::LoggingLevel::Warning) < wanted {
+            return;
+        }
+        let data = serde_json::json!({
+            "message": format!("{tool} {action}: the result was truncated"),
+            "truncated_by": value.get("truncated_by"),
+            "row_count": value.get("row_count"),
+            "hint": value.get("hint"),
+        });
+        let param = rmcp::model::LoggingMessageNotificationParam::new(
+            rmcp::model::LoggingLevel::Warning,
+            data,
+        )
+        .with_logger("coldquery");
+        // Best effort: a client that went away does not make the call fail.
+        let _ = context.peer.notify_logging_message(param).await;
     }
 
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
@@ -164,12 +222,15 @@ fn failure(e: &ToolError) -> CallToolResult {
 }
 
 impl ServerHandler for ColdQueryServer {
+    #[allow(deprecated)] // enable_logging: see log_rank
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_prompts()
                 .enable_resources()
                 .enable_tools()
+                .enable_completions()
+                .enable_logging()
                 .build(),
         )
         .with_server_info(Implementation::new("coldquery", env!("CARGO_PKG_VERSION")))
@@ -192,6 +253,31 @@ impl ServerHandler for ColdQueryServer {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         tools::get(name).cloned()
+    }
+
+    async fn complete(
+        &self,
+        request: rmcp::model::CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, McpError> {
+        let caller = caller_of(&context);
+        match complete::complete(&self.state, &caller, &request).await {
+            Ok(info) => Ok(rmcp::model::CompleteResult::new(info)),
+            Err(e) => Err(McpError::internal_error(e.to_text(), None)),
+        }
+    }
+
+    #[allow(deprecated)] // see log_rank
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.log_level.store(
+            log_rank(request.level),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 
     async fn list_resources(
@@ -340,6 +426,9 @@ impl ServerHandler for ColdQueryServer {
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
+                if value["truncated"] == Value::Bool(true) {
+                    self.warn(&context, &tool, action_label, &value).await;
+                }
                 let mut value = value;
                 if !hints.is_empty() {
                     value["hints"] = Value::Array(hints);
