@@ -227,6 +227,7 @@ async fn the_tool_list_a_client_receives_is_under_8_kb_with_short_descriptions()
 #[derive(Clone, Default)]
 struct Recorder {
     logs: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    progress: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 #[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); clients still use it.
@@ -237,6 +238,17 @@ impl rmcp::ClientHandler for Recorder {
         _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
     ) {
         self.logs
+            .lock()
+            .unwrap()
+            .push(serde_json::to_value(params).unwrap());
+    }
+
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.progress
             .lock()
             .unwrap()
             .push(serde_json::to_value(params).unwrap());
@@ -385,6 +397,51 @@ async fn completion_offers_schema_and_table_names_from_the_catalog_by_prefix() {
         ))
         .await;
         assert!(none.values.is_empty());
+        let _ = client.cancel().await;
+    }
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_vacuum_of_a_large_table_reports_progress_from_pg_stat_progress_vacuum() {
+    let app = spawn_app().await;
+    // Enough blocks that VACUUM takes well over the 500 ms between updates on a small machine.
+    app.exec(
+        "CREATE TABLE big (id int, pad text) WITH (autovacuum_enabled = off); \
+         INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 1500000) g; \
+         DELETE FROM big WHERE id % 2 = 0;",
+    )
+    .await;
+    for era in ERAS {
+        let (client, recorder) = recording_client(&app, era).await;
+        let mut params = rmcp::model::CallToolRequestParams::new("pg_admin").with_arguments(
+            json!({"action": "vacuum", "table": "big", "full": true, "autocommit": true})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::String("vac".into())),
+        ));
+        let r = client.call_tool(params).await.unwrap();
+        assert_ne!(r.is_error, Some(true), "{:?}", r.content);
+        let got = recorder.progress.lock().unwrap().clone();
+        assert!(!got.is_empty(), "{era:?}: no progress notification");
+        let mut last = -1.0;
+        for p in &got {
+            // rmcp's client assigns its own token to each request; all updates carry it.
+            assert_eq!(p["progressToken"], got[0]["progressToken"]);
+            let v = p["progress"].as_f64().unwrap();
+            assert!(v > last, "progress must grow: {got:?}");
+            last = v;
+        }
+        // Real figures: at least one update names the command and its phase.
+        assert!(
+            got.iter()
+                .any(|p| p["message"].as_str().unwrap_or("").contains("VACUUM")
+                    || p["message"].as_str().unwrap_or("").contains("CLUSTER")),
+            "{got:?}"
+        );
         let _ = client.cancel().await;
     }
     app.finish().await;

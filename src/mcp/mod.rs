@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod complete;
 pub mod monitor;
+pub mod progress;
 pub mod prompts;
 pub mod query;
 pub mod read;
@@ -372,8 +373,28 @@ impl ServerHandler for ColdQueryServer {
             .map(str::to_owned);
         // A cancelled call (notifications/cancelled, or the HTTP request went away) drops the
         // dispatch future; the connection guards inside then cancel the statement in PostgreSQL.
+        let progress = context
+            .meta
+            .get_progress_token()
+            .zip(progress::kind_of(&tool, &args));
+        let work = async {
+            let dispatch = self.dispatch(&tool, &caller, args);
+            match progress {
+                Some((token, kind)) => {
+                    tokio::pin!(dispatch);
+                    let report =
+                        progress::report(self.state.clone(), context.peer.clone(), token, kind);
+                    tokio::select! {
+                        r = &mut dispatch => r,
+                        // The client stopped taking updates: finish the call without them.
+                        () = report => dispatch.await,
+                    }
+                }
+                None => dispatch.await,
+            }
+        };
         let outcome = tokio::select! {
-            r = self.dispatch(&tool, &caller, args) => r,
+            r = work => r,
             _ = context.ct.cancelled() => Err(ToolError::Timeout(
                 "the call was cancelled by the client; its statement was cancelled in PostgreSQL".into(),
             )),
