@@ -195,6 +195,11 @@ pub struct Config {
     /// Time a client has to send a request's whole body once its headers are in.
     #[arg(long, env = "COLDQUERY_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_read_timeout: Duration,
+
+    /// Serve only read-only operations: tools/list offers only tools annotated readOnlyHint,
+    /// and every write, DDL, maintenance, setting change or read-write pg_tx begin is refused.
+    #[arg(long, env = "COLDQUERY_READ_ONLY", default_value_t = false)]
+    pub read_only: bool,
 }
 
 /// A string that must never be printed: `Debug` shows `***`.

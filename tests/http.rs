@@ -155,3 +155,96 @@ async fn configured_hosts_and_origins_are_accepted() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_request_without_a_token_is_told_which_header_to_send() {
+    let app = spawn_app_with(|c| c.auth_tokens = Some("laptop=0123456789abcdef0123".into())).await;
+    let res = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains("error_description=\"") && challenge.contains("Authorization: Bearer"),
+        "{challenge}"
+    );
+    assert!(
+        !challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["how_to_authenticate"]
+            .as_str()
+            .unwrap()
+            .contains("--header")
+    );
+    // A wrong token: invalid_token, and still the header to send.
+    let res = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", "Bearer not-the-right-token-at-all")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("Authorization: Bearer"), "{challenge}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn oauth_discovery_paths_answer_that_the_server_takes_static_bearer_tokens() {
+    let app = spawn_app_with(|c| c.auth_tokens = Some("laptop=0123456789abcdef0123".into())).await;
+    let http = reqwest::Client::new();
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server/mcp",
+        "/.well-known/openid-configuration",
+        "/.well-known/openid-configuration/mcp",
+        "/mcp/.well-known/openid-configuration",
+    ] {
+        let res = http.get(app.url(path)).send().await.unwrap();
+        // /mcp/… is behind the token check: a 401 that names the header is the right answer.
+        if path.starts_with("/mcp/") {
+            assert_eq!(res.status(), 401, "{path}");
+            continue;
+        }
+        assert_eq!(res.status(), 404, "{path}");
+        assert_eq!(res.headers()["content-type"], "application/json", "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["oauth"], false, "{path}");
+        assert_eq!(body["authentication"]["required"], true, "{path}");
+        let d = body["error_description"].as_str().unwrap();
+        assert!(
+            d.contains("static bearer token") && d.contains("Authorization: Bearer"),
+            "{path}: {d}"
+        );
+    }
+    // Dynamic client registration, the next thing an OAuth client tries: the same answer, as
+    // an OAuth error object whose error_description the SDKs show.
+    let res = http
+        .post(app.url("/register"))
+        .json(&json!({"redirect_uris": ["http://localhost:1/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    app.finish().await;
+}

@@ -1747,7 +1747,14 @@ async fn the_server_offers_five_tools_resources_and_prompts() {
         names.sort();
         assert_eq!(
             names,
-            vec!["pg_admin", "pg_monitor", "pg_query", "pg_schema", "pg_tx"]
+            vec![
+                "pg_admin",
+                "pg_monitor",
+                "pg_query",
+                "pg_read",
+                "pg_schema",
+                "pg_tx"
+            ]
         );
         let monitor = tools.iter().find(|t| t.name == "pg_monitor").unwrap();
         assert_eq!(

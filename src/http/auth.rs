@@ -106,19 +106,71 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// What a client must do, for the 401 challenge and the OAuth discovery answers.
+const HOW_TO_AUTHENTICATE: &str = "this server takes a static bearer token, not OAuth: send the \
+header Authorization: Bearer <token> with a token from the server's COLDQUERY_AUTH_TOKENS (e.g. \
+claude mcp add --transport http coldquery <url> --header \"Authorization: Bearer <token>\")";
+
 fn unauthorized(message: &str, invalid: bool) -> Response {
-    let challenge = if invalid {
-        "Bearer realm=\"coldquery\", error=\"invalid_token\""
-    } else {
-        "Bearer realm=\"coldquery\""
-    };
-    let body = serde_json::json!({ "error": "unauthorized", "message": message }).to_string();
+    // RFC 6750 §3: the challenge names the scheme, and error_description says what to do, so a
+    // client that shows only the header still tells its user which header to send. No
+    // resource_metadata parameter: there is no OAuth authorization server to discover.
+    let challenge = format!(
+        "Bearer realm=\"coldquery\"{}, error_description=\"{message}; send the header \
+         Authorization: Bearer <token>\"",
+        if invalid {
+            ", error=\"invalid_token\""
+        } else {
+            ""
+        }
+    );
+    let body = serde_json::json!({
+        "error": "unauthorized",
+        "message": message,
+        "how_to_authenticate": HOW_TO_AUTHENTICATE,
+    })
+    .to_string();
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = StatusCode::UNAUTHORIZED;
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
+        HeaderValue::from_str(&challenge).expect("the challenge is built from ASCII constants"),
     );
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// The answer to OAuth discovery (`/.well-known/oauth-protected-resource`,
+/// `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration`, their
+/// path-suffixed forms) and to the OAuth endpoints clients fall back to (`/register`,
+/// `/authorize`, `/token`). Clients that support OAuth probe these after a 401; an empty 404
+/// made them report "Failed to connect" or "Dynamic Client Registration rejected" instead of
+/// the real reason. The status stays 404 (a 200 would be parsed as metadata and start an OAuth
+/// flow that cannot succeed), and the body is an OAuth error object whose
+/// `error_description` the SDKs surface to the user.
+pub async fn oauth_discovery(State(state): State<AppState>) -> Response {
+    let tokens = if state.auth.enabled() {
+        "bearer tokens are required on /mcp"
+    } else {
+        "no token is configured, so /mcp needs none"
+    };
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": format!("{HOW_TO_AUTHENTICATE}; {tokens}"),
+        "oauth": false,
+        "authentication": {
+            "scheme": "Bearer",
+            "header": "Authorization: Bearer <token>",
+            "tokens": "static, configured on the server (COLDQUERY_AUTH_TOKENS or COLDQUERY_AUTH_TOKENS_FILE)",
+            "required": state.auth.enabled(),
+        },
+    })
+    .to_string();
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = StatusCode::NOT_FOUND;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -153,10 +205,7 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         })
         .map(|t| t.trim().as_bytes().to_vec());
     let Some(presented) = presented else {
-        return unauthorized(
-            "this server requires a bearer token: send Authorization: Bearer <token>",
-            false,
-        );
+        return unauthorized("this server requires a bearer token", false);
     };
     match auth.principal_for(&presented) {
         Some(name) => {

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{any, get};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -85,6 +85,12 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         .nest_service("/mcp", mcp)
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
+        // OAuth discovery and the endpoints OAuth clients fall back to: a JSON answer saying
+        // that this server takes static bearer tokens (see auth::oauth_discovery).
+        .route("/.well-known/{*rest}", get(auth::oauth_discovery))
+        .route("/register", any(auth::oauth_discovery))
+        .route("/authorize", any(auth::oauth_discovery))
+        .route("/token", any(auth::oauth_discovery))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

@@ -2,10 +2,13 @@
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
 
 pub mod admin;
+pub mod complete;
 pub(crate) mod gate;
 pub mod monitor;
+pub mod progress;
 pub mod prompts;
 pub mod query;
+pub mod read;
 pub mod resources;
 pub mod schema;
 pub mod tools;
@@ -31,15 +34,22 @@ use crate::state::AppState;
 
 /// Short instructions sent at initialize / discover.
 const INSTRUCTIONS: &str = "ColdQuery gives safe access to one PostgreSQL database through \
-five tools, each with an action argument. pg_query: read (SELECTs, read-only, capped rows), \
-explain (plans; analyze: true measures), write (INSERT/UPDATE/DELETE) and transaction. \
-pg_schema: list and describe tables, views, functions, indexes…; create/alter/drop run DDL. \
-pg_admin: vacuum/analyze/reindex, per-table stats, and settings. pg_tx: begin a transaction \
-that spans calls (pass its session_id to the other tools), then commit or rollback. \
-pg_monitor: health, activity, connections, locks, size, slow_queries (read-only). Anything that \
-changes the database is default-deny: pass autocommit: true (or a session_id; dry_run: true \
-previews a write or DDL and rolls it back). Pass values in params ($1, $2…), never inside the \
-SQL text. Start with pg_schema list and describe to learn the schema.";
+tools with an action argument. pg_read does every read without changing anything: query \
+(SELECT, capped rows), explain (plans), list and describe (schema), stats, settings, tx_list. \
+pg_query: read, explain (analyze: true measures), write (INSERT/UPDATE/DELETE) and transaction. \
+pg_schema: list, describe; create/alter/drop run DDL. pg_admin: vacuum/analyze/reindex, stats, \
+settings. pg_tx: begin a transaction that spans calls (pass its session_id to the other tools), \
+then commit or rollback. pg_monitor: health, activity, connections, locks, size, slow_queries. \
+Anything that changes the database is default-deny: pass autocommit: true (or a session_id; \
+dry_run: true previews a write or DDL and rolls it back). Pass values in params ($1, $2…), never \
+inside the SQL text. Start with pg_read list and describe to learn the schema.";
+
+/// Instructions under `COLDQUERY_READ_ONLY=true`, where only the read-only tools are listed.
+const READ_ONLY_INSTRUCTIONS: &str = "ColdQuery gives read-only access to one PostgreSQL \
+database (the server runs with COLDQUERY_READ_ONLY=true: nothing can be changed). pg_read: \
+query (SELECT, capped rows), explain (plans), list and describe (schema), stats, settings, \
+tx_list. pg_monitor: health, activity, connections, locks, size, slow_queries. Pass values in \
+params ($1, $2…), never inside the SQL text. Start with pg_read list and describe.";
 
 /// One instance per MCP session (or per request for stateless clients): cheap to build, since
 /// it only clones `AppState`'s `Arc`s.
@@ -47,6 +57,25 @@ SQL text. Start with pg_schema list and describe to learn the schema.";
 pub struct ColdQueryServer {
     state: AppState,
     tag: std::sync::Arc<McpSessionTag>,
+    /// The least severe level this MCP session wants as `notifications/message` (set by
+    /// `logging/setLevel`; rank of [`log_rank`]). Warnings are sent until a client says otherwise.
+    log_level: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+/// Severity rank of an MCP logging level (debug 0 … emergency 7).
+#[allow(deprecated)] // rmcp marks logging deprecated (SEP-2577); 2025-era clients still use it.
+fn log_rank(level: rmcp::model::LoggingLevel) -> u8 {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => 0,
+        L::Info => 1,
+        L::Notice => 2,
+        L::Warning => 3,
+        L::Error => 4,
+        L::Critical => 5,
+        L::Alert => 6,
+        L::Emergency => 7,
+    }
 }
 
 /// Remembers which MCP session this handler serves. rmcp drops the handler when the MCP
@@ -90,7 +119,45 @@ impl ColdQueryServer {
             in_session: std::sync::atomic::AtomicBool::new(false),
             sessions: state.sessions.clone(),
         });
-        ColdQueryServer { state, tag }
+        ColdQueryServer {
+            state,
+            tag,
+            log_level: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(3)),
+        }
+    }
+
+    /// A truncated result is also a `notifications/message` warning, for clients that show
+    /// logs: the model sees `truncated` and `hint` in the result itself. A 2026-07-28 request
+    /// may name its own level in `_meta`; a session uses what `logging/setLevel` set.
+    #[allow(deprecated)] // see log_rank
+    async fn warn(
+        &self,
+        context: &RequestContext<RoleServer>,
+        tool: &str,
+        action: &str,
+        value: &Value,
+    ) {
+        let wanted = context
+            .meta
+            .log_level()
+            .map(log_rank)
+            .unwrap_or_else(|| self.log_level.load(std::sync::atomic::Ordering::Relaxed));
+        if log_rank(rmcp::model::LoggingLevel::Warning) < wanted {
+            return;
+        }
+        let data = serde_json::json!({
+            "message": format!("{tool} {action}: the result was truncated"),
+            "truncated_by": value.get("truncated_by"),
+            "row_count": value.get("row_count"),
+            "hint": value.get("hint"),
+        });
+        let param = rmcp::model::LoggingMessageNotificationParam::new(
+            rmcp::model::LoggingLevel::Warning,
+            data,
+        )
+        .with_logger("coldquery");
+        // Best effort: a client that went away does not make the call fail.
+        let _ = context.peer.notify_logging_message(param).await;
     }
 
     /// The caller of this request as ownership sees it: stateless calls ignore any
@@ -112,6 +179,16 @@ impl ColdQueryServer {
     }
 
     async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
+        let (tool, args) = if tool == "pg_read" {
+            read::route(args)?
+        } else {
+            (tool, args)
+        };
+        if self.state.config.read_only
+            && let Some(refusal) = read::read_only_refusal(tool, &args)
+        {
+            return Err(refusal);
+        }
         // Calls served by the shared main pool count against the caller's share of it;
         // pg_tx and session calls have dedicated connections, pg_monitor a pool of its own.
         let pooled = !matches!(tool, "pg_tx" | "pg_monitor")
@@ -159,6 +236,28 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
 /// and the JSON-RPC envelope and SSE framing need a few bytes of their own.
 pub(crate) const MAX_RESULT_MESSAGE: usize = 1024 * 1024 - 4096;
 
+/// The calling client's own name and version, for the log. A 2026-07-28 request carries it in
+/// its `_meta` (`io.modelcontextprotocol/clientInfo`); rmcp's stand-in peer info for stateless
+/// requests is its own default (`rmcp`), so `_meta` comes first. A session client sent it at
+/// initialize.
+fn client_of(context: &RequestContext<RoleServer>) -> String {
+    let info = context.meta.client_info().or_else(|| {
+        context
+            .peer
+            .peer_info()
+            .map(|p| p.client_info.clone())
+            .filter(|i| i.name != rmcp::model::Implementation::default().name)
+    });
+    match info {
+        Some(i) => format!(
+            "{}/{}",
+            i.name.chars().take(64).collect::<String>(),
+            i.version.chars().take(32).collect::<String>()
+        ),
+        None => "unknown".into(),
+    }
+}
+
 /// Render a structured result as a tool result: structuredContent plus one compact text block.
 /// A result that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent
 /// it; this is the last line) becomes a `limit_exceeded` error instead.
@@ -191,16 +290,23 @@ fn failure(e: &ToolError) -> CallToolResult {
 }
 
 impl ServerHandler for ColdQueryServer {
+    #[allow(deprecated)] // enable_logging: see log_rank
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_prompts()
                 .enable_resources()
                 .enable_tools()
+                .enable_completions()
+                .enable_logging()
                 .build(),
         )
         .with_server_info(Implementation::new("coldquery", env!("CARGO_PKG_VERSION")))
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(if self.state.config.read_only {
+            READ_ONLY_INSTRUCTIONS
+        } else {
+            INSTRUCTIONS
+        })
     }
 
     async fn initialize(
@@ -221,11 +327,38 @@ impl ServerHandler for ColdQueryServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools::all()))
+        Ok(ListToolsResult::with_all_items(
+            tools::listed(self.state.config.read_only).to_vec(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools::all().into_iter().find(|t| t.name == name)
+        tools::get(name).cloned()
+    }
+
+    async fn complete(
+        &self,
+        request: rmcp::model::CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, McpError> {
+        let caller = caller_of(&context);
+        match complete::complete(&self.state, &caller, &request).await {
+            Ok(info) => Ok(rmcp::model::CompleteResult::new(info)),
+            Err(e) => Err(McpError::internal_error(e.to_text(), None)),
+        }
+    }
+
+    #[allow(deprecated)] // see log_rank
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.log_level.store(
+            log_rank(request.level),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 
     async fn list_resources(
@@ -285,6 +418,7 @@ impl ServerHandler for ColdQueryServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = self.caller(&context);
+        let client = client_of(&context);
         let tool = request.name.to_string();
         if !tools::NAMES.contains(&tool.as_str()) {
             // An unknown tool is a protocol error (contract §3), not a tool result.
@@ -316,8 +450,28 @@ impl ServerHandler for ColdQueryServer {
             .map(str::to_owned);
         // A cancelled call (notifications/cancelled, or the HTTP request went away) drops the
         // dispatch future; the connection guards inside then cancel the statement in PostgreSQL.
+        let progress = context
+            .meta
+            .get_progress_token()
+            .zip(progress::kind_of(&tool, &args));
+        let work = async {
+            let dispatch = self.dispatch(&tool, &caller, args);
+            match progress {
+                Some((token, kind)) => {
+                    tokio::pin!(dispatch);
+                    let report =
+                        progress::report(self.state.clone(), context.peer.clone(), token, kind);
+                    tokio::select! {
+                        r = &mut dispatch => r,
+                        // The client stopped taking updates: finish the call without them.
+                        () = report => dispatch.await,
+                    }
+                }
+                None => dispatch.await,
+            }
+        };
         let outcome = tokio::select! {
-            r = self.dispatch(&tool, &caller, args) => r,
+            r = work => r,
             _ = context.ct.cancelled() => Err(ToolError::Timeout(
                 "the call was cancelled by the client; its statement was cancelled in PostgreSQL".into(),
             )),
@@ -363,12 +517,16 @@ impl ServerHandler for ColdQueryServer {
                     request_id = %context.id,
                     mcp_session = caller.mcp_session.as_deref().map(digest).as_deref().unwrap_or("-"),
                     principal = caller.principal.as_deref().unwrap_or("anonymous"),
+                    client,
                     tool,
                     action = action_label,
                     session = session_arg.as_deref().map(digest).as_deref().unwrap_or("-"),
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
+                if value["truncated"] == Value::Bool(true) {
+                    self.warn(&context, &tool, action_label, &value).await;
+                }
                 let mut value = value;
                 if !hints.is_empty() {
                     value["hints"] = Value::Array(hints);
@@ -399,6 +557,7 @@ impl ServerHandler for ColdQueryServer {
                     request_id = %context.id,
                     mcp_session = caller.mcp_session.as_deref().map(digest).as_deref().unwrap_or("-"),
                     principal = caller.principal.as_deref().unwrap_or("anonymous"),
+                    client,
                     tool,
                     action = action_label,
                     session = session_arg.as_deref().map(digest).as_deref().unwrap_or("-"),

@@ -1,7 +1,11 @@
 //! Tool definitions: names, descriptions a model can act on, flat JSON input schemas (no
-//! top-level `oneOf`: some clients reject it), output schemas and truthful annotations.
+//! top-level `oneOf`, no `["x","null"]` type arrays: some clients reject them, MCP Inspector
+//! `--strict` warns), small output schemas and annotations that are true of every action.
+//!
+//! The list is built once ([`all`]): rmcp asks for a tool's schema while validating each
+//! request, and `tools/list` is sent into every conversation, so it is kept under 8 KB.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use rmcp::model::{Tool, ToolAnnotations};
 use serde_json::{Value, json};
@@ -9,7 +13,14 @@ use serde_json::{Value, json};
 use super::query;
 
 /// Tools this build serves.
-pub const NAMES: &[&str] = &["pg_query", "pg_schema", "pg_admin", "pg_tx", "pg_monitor"];
+pub const NAMES: &[&str] = &[
+    "pg_query",
+    "pg_schema",
+    "pg_admin",
+    "pg_tx",
+    "pg_monitor",
+    "pg_read",
+];
 
 /// Whether `action` is one of `tool`'s actions (keeps metric labels to a known set).
 pub fn is_known_action(tool: &str, action: &str) -> bool {
@@ -19,66 +30,57 @@ pub fn is_known_action(tool: &str, action: &str) -> bool {
         "pg_admin" => super::admin::ACTIONS.contains(&action),
         "pg_tx" => super::tx::ACTIONS.contains(&action),
         "pg_monitor" => super::monitor::ACTIONS.contains(&action),
+        "pg_read" => super::read::ACTIONS.contains(&action),
         _ => false,
     }
 }
 
-const PG_SCHEMA_DESCRIPTION: &str = "Inspect the database structure and change it with DDL.
+const PG_QUERY_DESCRIPTION: &str = "Run SQL, one statement a call; values go in params ($1, $2…), never into sql.
+- read: SELECT/WITH/VALUES/TABLE/SHOW, READ ONLY (as pg_read query).
+- write: INSERT/UPDATE/DELETE/MERGE/CALL/DO. Default-deny: needs autocommit: true or a session_id; dry_run: true reports rows_affected and rolls back.
+- explain: JSON plan and summary; analyze: true executes it (writes roll back).
+- transaction: operations [{sql, params}], all or nothing; writes need autocommit: true.
+Rows: {columns, rows:[[…]], row_count, truncated}; truncated means narrow the query. Errors start with a category (policy_denied, invalid_input, …) and say what to do.
+Example: {\"action\":\"write\",\"sql\":\"DELETE FROM t WHERE id = $1\",\"params\":[5],\"autocommit\":true}";
 
-Actions:
-- list: objects of one target: schema, table (default), view, materialized_view, function, sequence, index, trigger, constraint, extension, type. Filters: schema (exact name), pattern (SQL LIKE on the object name, e.g. \"order%\"; case-sensitive), limit (default 100, max 1000) and offset for paging (the result has total, has_more, next_offset). System schemas (pg_catalog, information_schema, pg_toast, coldquery) and objects that belong to extensions are left out unless include_system: true. Tables include row_estimate and total size.
-- describe: one table, view or materialized view by name (\"orders\", \"app.orders\", or with separate schema; double-quote mixed-case names: \"app.\\\"Order\\\"\"; unqualified names follow the search_path). Returns columns (name, type, nullable, default, comment), primary_key, foreign_keys (outgoing) and referenced_by (incoming), unique/check/exclusion constraints, indexes (definition, partial predicate, size, scans), triggers, partition_key/partitions or partition_of, row_estimate, sizes, comment, and a view's definition. If no relation has that name, a function's signature and definition (all overloads).
-- create / alter / drop: sql is ONE DDL statement whose kind matches the action (CREATE … for create; ALTER, COMMENT ON, GRANT/REVOKE, REFRESH MATERIALIZED VIEW for alter; DROP and TRUNCATE for drop). Anything else is refused with the tool to use. Default-deny: needs autocommit: true (runs and commits) or a session_id from pg_tx begin (runs in that transaction). dry_run: true runs it in a transaction that is rolled back, to check it without changing anything. CREATE/DROP INDEX CONCURRENTLY runs outside a transaction (autocommit: true only).
+const PG_SCHEMA_DESCRIPTION: &str = "Database structure and DDL.
+- list: target (table default, schema, view, materialized_view, function, sequence, index, trigger, constraint, extension, type); schema, pattern (LIKE), limit/offset, include_system.
+- describe: name (\"app.orders\"): columns, keys, foreign keys both ways, constraints, indexes, triggers, sizes, view definition; or a function's signatures.
+- create / alter / drop: sql, one DDL statement of that kind (drop: also TRUNCATE). Default-deny: autocommit: true or session_id; dry_run: true rolls back.
+Example: {\"action\":\"describe\",\"name\":\"app.orders\"}";
 
-list and describe are read-only and accept session_id to see a session's uncommitted changes. Every DDL call is audited.
+const PG_ADMIN_DESCRIPTION: &str = "Maintenance, statistics, settings.
+- vacuum / analyze / reindex: table (\"app.orders\") or the whole database; full, verbose, concurrently. Need autocommit: true; cannot be rolled back; VACUUM refuses session_id.
+- stats: a table's tuples, dead ratio, scans, last (auto)vacuum/analyze, sizes, index usage; no table: the busiest tables.
+- settings: setting_name: value, unit, source; neither: a list (category, pattern). setting_value with session_id sets it for that transaction.
+Example: {\"action\":\"analyze\",\"table\":\"app.orders\",\"autocommit\":true}";
 
-Examples: {\"action\":\"describe\",\"name\":\"app.orders\"}; {\"action\":\"list\",\"target\":\"index\",\"schema\":\"app\"}; {\"action\":\"create\",\"sql\":\"CREATE INDEX CONCURRENTLY orders_customer_idx ON app.orders (customer_id)\",\"autocommit\":true}";
+const PG_TX_DESCRIPTION: &str = "Transactions spanning tool calls, each on its own connection.
+- begin: returns session_id; isolation_level, read_only.
+- commit / rollback: end it (commit of a failed transaction reports the rollback).
+- savepoint / release / rollback_to: savepoint_name.
+- list: your open sessions.
+Pass session_id to the other tools to work inside it. Idle sessions are rolled back after the TTL (30 min default): always commit or rollback.
+Example: {\"action\":\"commit\",\"session_id\":\"tx_…\"}";
 
-const PG_ADMIN_DESCRIPTION: &str = "Maintenance, table statistics and server settings.
-
-Actions:
-- vacuum / analyze / reindex: on table (\"orders\", \"app.orders\", \"app.\\\"Order\\\"\"; validated and quoted, never pasted into SQL) or, without table, the whole database. Options: full (vacuum only: VACUUM FULL rewrites the table under an exclusive lock), verbose, concurrently (reindex only: REINDEX … CONCURRENTLY, no blocking of writes). Default-deny: needs autocommit: true; they run outside any transaction and cannot be rolled back. VACUUM, REINDEX DATABASE and REINDEX CONCURRENTLY refuse a session_id (PostgreSQL cannot run them inside a transaction); analyze and plain reindex of one table may run in a session (session_id). The result includes the table's statistics afterwards.
-- stats: with table: live/dead tuples, dead_ratio (bloat estimate), sequential vs index scans, inserts/updates/deletes, last (auto)vacuum and (auto)analyze, sizes, and usage of each index. Without table: the top tables by activity (limit, default 20).
-- settings: setting_name alone: its value, unit, source, description, context. Neither setting_name nor setting_value: a list (filters: category, case-insensitive substring; pattern, LIKE on the name; limit default 200). setting_name + setting_value + session_id: set it for that pg_tx session's transaction (set_config; ends at commit/rollback). Refused: default_transaction_read_only, transaction_read_only, role, session_authorization, session_replication_role, statement_timeout/lock_timeout/idle_in_transaction_session_timeout above the server's limits (or 0), and settings that cannot change per session (context postmaster, sighup, superuser-backend, backend, internal).
-
-Examples: {\"action\":\"analyze\",\"table\":\"app.orders\",\"autocommit\":true}; {\"action\":\"stats\",\"table\":\"app.orders\"}; {\"action\":\"settings\",\"setting_name\":\"work_mem\",\"setting_value\":\"64MB\",\"session_id\":\"tx_…\"}";
-
-const PG_MONITOR_DESCRIPTION: &str = "Observe the database server. Every action is read-only.
-
-Actions:
-- health: version, uptime, database size, connections used vs max_connections, cache hit ratio, commits/rollbacks/deadlocks, the longest open transaction, replication role and lag, and a status (ok or warning with reasons).
-- activity: backends that are not idle (include_idle: true for all, background processes too), this call's own excluded: pid, user, application, state, wait event, query/transaction/state durations in seconds, lock wait (wait_s), blocked_by pids, query text (first 1000 characters). limit (default 100).
-- connections: client connections by database, user, application and state, with totals by state and max_connections.
-- locks: blocked/blocking pairs (pg_blocking_pids): both pids, users, queries, how long the blocked one has waited, the lock mode it wants and the modes the blocker holds, the blocker's state and transaction age.
-- size: database size and the largest tables (limit, default 20) with table, index and TOAST sizes.
-- slow_queries: the slowest statements from pg_stat_statements (order_by mean_time (default), total_time or calls; limit default 20). When the extension is not installed it says how to enable it.
-
+const PG_MONITOR_DESCRIPTION: &str = "Observe the server (read-only).
+- health: version, uptime, size, connections, cache hit ratio, longest transaction, replication.
+- activity: non-idle backends (include_idle: all), waits, blockers, queries.
+- connections: by database, user, application, state.
+- locks: blocked/blocking pairs and their queries.
+- size: database and largest tables.
+- slow_queries: from pg_stat_statements (order_by).
 Example: {\"action\":\"locks\"}";
 
-const PG_TX_DESCRIPTION: &str = "Transactions that span tool calls, each on its own dedicated connection.
-
-Actions:
-- begin: open a transaction; returns session_id. Options: isolation_level (read_committed default, repeatable_read, serializable), read_only.
-- commit / rollback: end it (the session closes). commit of a transaction that had failed reports that it was rolled back.
-- savepoint / release / rollback_to: with savepoint_name (letters, digits, _). rollback_to a savepoint taken before a failing statement makes the transaction usable again.
-- list: your open sessions (id, age, idle time, expires in, state idle|in_transaction|failed, isolation, statements).
-
-Pass session_id to pg_query (read, write, explain, transaction) to work inside the transaction; writes there need no autocommit. A handle belongs to the client that opened it. An idle session is rolled back and closed after the server's TTL (30 minutes by default): always finish with commit or rollback.
-
-Example: {\"action\":\"begin\"} → {\"session_id\":\"tx_…\"}; then pg_query {\"action\":\"write\",\"sql\":\"UPDATE accounts SET balance = balance - $1 WHERE id = $2\",\"params\":[10,1],\"session_id\":\"tx_…\"}; then {\"action\":\"commit\",\"session_id\":\"tx_…\"}";
-
-const PG_QUERY_DESCRIPTION: &str = "Run SQL against PostgreSQL. One statement per call; values go in `params` ($1, $2, …), never pasted into `sql`.
-
-Actions:
-- read: one read-only statement (SELECT, WITH … SELECT, VALUES, TABLE, SHOW, EXPLAIN without ANALYZE). Runs in a READ ONLY transaction that is rolled back. Anything else is refused with the action to use instead.
-- write: one INSERT/UPDATE/DELETE/MERGE (RETURNING allowed), CALL or DO. Default-deny: needs autocommit: true (runs and commits on its own) or a session_id. dry_run: true runs it, reports rows_affected, and rolls back.
-- explain: EXPLAIN (FORMAT JSON) of one statement, plus a summary. analyze: true executes it (a write is rolled back).
-- transaction: operations: [{sql, params}] run atomically; committed only if all succeed; the error names the failing operation's 0-based index. Needs autocommit: true unless every statement is a read.
-
-Results: {columns:[{name,type}], rows:[[…]], row_count, truncated, command, rows_affected, duration_ms}. Rows are capped by max_rows (server default 1000) and by size; when truncated is true, narrow the query.
-Errors start with a category (policy_denied, invalid_input, database_error, timeout, …) and say what to do next.
-
-Example: {\"action\":\"read\",\"sql\":\"SELECT id, name FROM users WHERE id = $1\",\"params\":[42]}";
+const PG_READ_DESCRIPTION: &str =
+    "Every read, in one read-only tool that changes nothing (clients may run it without asking).
+- query: a SELECT/WITH/VALUES/TABLE/SHOW, as pg_query read (sql, params, max_rows).
+- explain: its plan, not run (sql, params).
+- list / describe: as pg_schema (target, schema, pattern, limit, offset, include_system; name).
+- stats / settings: as pg_admin (table; setting_name, category, pattern).
+- tx_list: your pg_tx sessions.
+session_id reads inside a transaction.
+Example: {\"action\":\"query\",\"sql\":\"SELECT * FROM t WHERE id = $1\",\"params\":[7]}";
 
 fn object(v: Value) -> Arc<serde_json::Map<String, Value>> {
     match v {
@@ -87,378 +89,268 @@ fn object(v: Value) -> Arc<serde_json::Map<String, Value>> {
     }
 }
 
-fn pg_query_input_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": query::ACTIONS, "description": "read | write | explain | transaction"},
-            "sql": {"type": "string", "description": "One SQL statement (read, write, explain)."},
-            "params": {"type": "array", "items": {}, "description": "JSON values bound to $1…$n, in order."},
-            "session_id": {"type": "string", "description": "Handle from pg_tx begin: run inside that transaction."},
-            "autocommit": {"type": "boolean", "description": "write/transaction: run in its own transaction and commit."},
-            "dry_run": {"type": "boolean", "description": "write/transaction: run, report, and roll back. Changes nothing."},
-            "analyze": {"type": "boolean", "description": "explain: EXPLAIN ANALYZE (executes; writes are rolled back)."},
-            "operations": {
-                "type": "array",
-                "description": "transaction: statements to run atomically.",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "sql": {"type": "string"},
-                        "params": {"type": "array", "items": {}}
-                    },
-                    "required": ["sql"]
-                }
-            },
-            "max_rows": {"type": "integer", "minimum": 1, "description": "Row cap for this call (clamped to the server's cap)."}
-        },
-        "required": ["action"]
-    })
+fn action(actions: &[&str]) -> Value {
+    json!({"type": "string", "enum": actions})
 }
 
-/// Output schema: deliberately permissive (no `required`), since one tool returns row results,
-/// plans, transaction results and `{error}` objects; the fields are documented here.
-fn pg_query_output_schema() -> Value {
-    let rowset = json!({
-        "type": "object",
-        "properties": {
-            "columns": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}},
-            "rows": {"type": "array", "items": {"type": "array"}},
-            "row_count": {"type": "integer"},
-            "truncated": {"type": "boolean"},
-            "truncated_by": {"type": "string"},
-            "command": {"type": "string"},
-            "rows_affected": {"type": ["integer", "null"]},
-            "duration_ms": {"type": "number"},
-            "hint": {"type": "string"}
-        }
-    });
-    json!({
-        "type": "object",
-        "properties": {
-            "columns": rowset["properties"]["columns"],
-            "rows": rowset["properties"]["rows"],
-            "row_count": {"type": "integer"},
-            "truncated": {"type": "boolean"},
-            "truncated_by": {"type": "string", "description": "max_rows or max_result_bytes"},
-            "command": {"type": "string"},
-            "rows_affected": {"type": ["integer", "null"]},
-            "duration_ms": {"type": "number"},
-            "hint": {"type": "string"},
-            "dry_run": {"type": "boolean"},
-            "committed": {"type": "boolean"},
-            "plan": {"description": "explain: the EXPLAIN (FORMAT JSON) output"},
-            "summary": {"type": "object", "description": "explain: total_cost, plan_rows, actual_total_ms, actual_rows, top_nodes"},
-            "analyzed": {"type": "boolean"},
-            "rolled_back": {"type": "boolean"},
-            "results": {"type": "array", "items": rowset, "description": "transaction: one row result per operation"},
-            "session": {"type": "object"},
-            "hints": {"type": "array"},
-            "error": {
-                "type": "object",
-                "properties": {
-                    "category": {"type": "string"},
-                    "message": {"type": "string"},
-                    "sqlstate": {"type": "string"},
-                    "detail": {"type": "string"},
-                    "hint": {"type": "string"},
-                    "position": {"type": "integer"},
-                    "operation_index": {"type": "integer"}
-                }
-            }
-        }
-    })
+fn input(properties: Value) -> Value {
+    json!({"type": "object", "properties": properties, "required": ["action"]})
+}
+
+// Shared property schemas. Descriptions live in the tool descriptions: repeating them per
+// property would double the bytes every conversation pays for.
+fn string() -> Value {
+    json!({"type": "string"})
+}
+fn boolean() -> Value {
+    json!({"type": "boolean"})
+}
+fn count() -> Value {
+    json!({"type": "integer"})
+}
+fn params() -> Value {
+    json!({"type": "array", "description": "values for $1…$n"})
+}
+
+fn pg_query_input_schema() -> Value {
+    input(json!({
+        "action": action(query::ACTIONS),
+        "sql": string(),
+        "params": params(),
+        "session_id": string(),
+        "autocommit": boolean(),
+        "dry_run": boolean(),
+        "analyze": boolean(),
+        "operations": {"type": "array", "items": {"type": "object", "properties": {"sql": string(), "params": params()}, "required": ["sql"]}},
+        "max_rows": {"type": "integer"}
+    }))
 }
 
 fn pg_schema_input_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": super::schema::ACTIONS, "description": "list | describe | create | alter | drop"},
-            "target": {"type": "string", "enum": super::schema::TARGETS, "description": "list: what to list (default table)."},
-            "schema": {"type": "string", "description": "list: only this schema; describe: the schema of name."},
-            "name": {"type": "string", "description": "describe: table, view or function; schema.name allowed; double-quote mixed case: app.\"Order\"."},
-            "pattern": {"type": "string", "description": "list: SQL LIKE pattern on the name, e.g. order%."},
-            "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "list: page size (default 100)."},
-            "offset": {"type": "integer", "minimum": 0, "description": "list: rows to skip (see next_offset)."},
-            "include_system": {"type": "boolean", "description": "list: include system schemas and extension objects."},
-            "sql": {"type": "string", "description": "create/alter/drop: one DDL statement of that kind."},
-            "session_id": {"type": "string", "description": "Handle from pg_tx begin: run inside that transaction."},
-            "autocommit": {"type": "boolean", "description": "create/alter/drop: run in its own transaction and commit."},
-            "dry_run": {"type": "boolean", "description": "create/alter/drop: run and roll back. Changes nothing."}
-        },
-        "required": ["action"]
-    })
-}
-
-fn pg_schema_output_schema() -> Value {
-    // Built in two halves: one json! literal this long exceeds the macro recursion limit.
-    let mut out = json!({
-        "type": "object",
-        "properties": {
-            "target": {"type": "string"},
-            "items": {"type": "array", "items": {"type": "object"}, "description": "list: one object per item"},
-            "count": {"type": "integer"},
-            "total": {"type": ["integer", "null"]},
-            "limit": {"type": "integer"},
-            "offset": {"type": "integer"},
-            "has_more": {"type": "boolean"},
-            "next_offset": {"type": "integer"},
-            "kind": {"type": "string", "description": "describe: table, partitioned_table, view, materialized_view, function, …"},
-            "schema": {"type": ["string", "null"]},
-            "name": {"type": ["string", "null"]},
-            "columns": {"type": "array", "items": {"type": "object"}},
-            "primary_key": {"type": ["object", "null"]},
-            "foreign_keys": {"type": "array", "items": {"type": "object"}},
-            "referenced_by": {"type": "array", "items": {"type": "object"}},
-            "unique_constraints": {"type": "array", "items": {"type": "object"}},
-            "check_constraints": {"type": "array", "items": {"type": "object"}},
-            "exclusion_constraints": {"type": "array", "items": {"type": "object"}},
-            "indexes": {"type": "array", "items": {"type": "object"}},
-            "triggers": {"type": "array", "items": {"type": "object"}},
-            "partitions": {"type": "array", "items": {"type": "object"}},
-            "partition_of": {"type": ["object", "null"]},
-            "partition_key": {"type": ["string", "null"]},
-            "row_estimate": {"type": ["integer", "null"]},
-            "size": {"type": "object"},
-            "view_definition": {"type": ["string", "null"]},
-        }
-    });
-    let more = json!({
-            "functions": {"type": "array", "items": {"type": "object"}},
-            "comment": {"type": ["string", "null"]},
-            "command": {"type": "string", "description": "create/alter/drop: the command run"},
-            "ok": {"type": "boolean"},
-            "committed": {"type": "boolean"},
-            "dry_run": {"type": "boolean"},
-            "rolled_back": {"type": "boolean"},
-            "truncated": {"type": "boolean"},
-            "duration_ms": {"type": "number"},
-            "hint": {"type": "string"},
-            "session": {"type": "object"},
-            "hints": {"type": "array"},
-            "error": {"type": "object"}
-    });
-    if let (Some(props), Value::Object(more)) = (out["properties"].as_object_mut(), more) {
-        props.extend(more);
-    }
-    out
+    input(json!({
+        "action": action(super::schema::ACTIONS),
+        "target": action(super::schema::TARGETS),
+        "schema": string(),
+        "name": string(),
+        "pattern": string(),
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "offset": count(),
+        "include_system": boolean(),
+        "sql": string(),
+        "session_id": string(),
+        "autocommit": boolean(),
+        "dry_run": boolean()
+    }))
 }
 
 fn pg_admin_input_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": super::admin::ACTIONS, "description": "vacuum | analyze | reindex | stats | settings"},
-            "table": {"type": "string", "description": "vacuum/analyze/reindex/stats: the table (schema.table allowed); omit for the whole database."},
-            "full": {"type": "boolean", "description": "vacuum: VACUUM FULL (exclusive lock, rewrites the table)."},
-            "verbose": {"type": "boolean", "description": "vacuum/analyze/reindex: VERBOSE."},
-            "concurrently": {"type": "boolean", "description": "reindex: REINDEX … CONCURRENTLY (not in a session)."},
-            "autocommit": {"type": "boolean", "description": "vacuum/analyze/reindex: required to run without a session."},
-            "session_id": {"type": "string", "description": "analyze/reindex/stats/settings: a pg_tx handle (vacuum refuses it)."},
-            "setting_name": {"type": "string", "description": "settings: the setting, e.g. work_mem."},
-            "setting_value": {"type": ["string", "number", "boolean"], "description": "settings: set setting_name to this for the session (needs session_id)."},
-            "category": {"type": "string", "description": "settings list: category substring, e.g. memory."},
-            "pattern": {"type": "string", "description": "settings list: LIKE pattern on the name, e.g. %timeout%."},
-            "limit": {"type": "integer", "minimum": 1, "description": "stats (default 20) / settings (default 200): rows."},
-            "offset": {"type": "integer", "minimum": 0, "description": "settings list: rows to skip."}
-        },
-        "required": ["action"]
-    })
-}
-
-fn pg_admin_output_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string"},
-            "target": {"type": "string", "description": "the table, or \"database\""},
-            "statement": {"type": "string", "description": "the maintenance statement run"},
-            "ok": {"type": "boolean"},
-            "table_stats": {"description": "statistics after the run"},
-            "verbose_output": {"type": "string"},
-            "table": {"type": "string"},
-            "stats": {"type": ["object", "null"]},
-            "partitions": {"type": "array", "items": {"type": "object"}},
-            "index_usage": {"type": "array", "items": {"type": "object"}},
-            "tables": {"type": "array", "items": {"type": "object"}},
-            "setting_name": {"type": "string"},
-            "value": {},
-            "unit": {"type": ["string", "null"]},
-            "source": {"type": "string"},
-            "description": {"type": "string"},
-            "context": {"type": "string"},
-            "items": {"type": "array", "items": {"type": "object"}},
-            "count": {"type": "integer"},
-            "total": {"type": ["integer", "null"]},
-            "has_more": {"type": "boolean"},
-            "duration_ms": {"type": "number"},
-            "hint": {"type": "string"},
-            "session": {"type": "object"},
-            "hints": {"type": "array"},
-            "error": {"type": "object"}
-        }
-    })
-}
-
-fn pg_monitor_input_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": super::monitor::ACTIONS, "description": "health | activity | connections | locks | size | slow_queries"},
-            "include_idle": {"type": "boolean", "description": "activity: include idle backends."},
-            "limit": {"type": "integer", "minimum": 1, "description": "activity/locks (default 100), size/slow_queries (default 20): rows."},
-            "order_by": {"type": "string", "enum": super::monitor::ORDERS, "description": "slow_queries: mean_time (default), total_time or calls."}
-        },
-        "required": ["action"]
-    })
-}
-
-fn pg_monitor_output_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "status": {"type": "string"},
-            "warnings": {"type": "array", "items": {"type": "string"}},
-            "version": {"type": "string"},
-            "uptime_s": {"type": "integer"},
-            "database_size_bytes": {"type": "integer"},
-            "connections": {"type": "object"},
-            "cache_hit_ratio": {"type": ["number", "null"]},
-            "longest_transaction": {"type": ["object", "null"]},
-            "replication": {"type": "object"},
-            "backends": {"type": "array", "items": {"type": "object"}},
-            "total": {"type": ["integer", "null"]},
-            "groups": {"type": "array", "items": {"type": "object"}},
-            "by_state": {"type": "object"},
-            "pairs": {"type": "array", "items": {"type": "object"}},
-            "blocked_count": {"type": "integer"},
-            "largest_tables": {"type": "array", "items": {"type": "object"}},
-            "queries": {"type": "array", "items": {"type": "object"}},
-            "truncated": {"type": "boolean"},
-            "duration_ms": {"type": "number"},
-            "hint": {"type": "string"},
-            "hints": {"type": "array"},
-            "error": {"type": "object"}
-        }
-    })
+    input(json!({
+        "action": action(super::admin::ACTIONS),
+        "table": string(),
+        "full": boolean(),
+        "verbose": boolean(),
+        "concurrently": boolean(),
+        "autocommit": boolean(),
+        "session_id": string(),
+        "setting_name": string(),
+        // A string only: PostgreSQL takes every setting as text, and a type array
+        // (["string","number","boolean"]) is what portable clients warn about. Numbers and
+        // booleans are still accepted by the server.
+        "setting_value": {"type": "string", "description": "e.g. 64MB"},
+        "category": string(),
+        "pattern": string(),
+        "limit": {"type": "integer"},
+        "offset": count()
+    }))
 }
 
 fn pg_tx_input_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": super::tx::ACTIONS, "description": "begin | commit | rollback | savepoint | release | rollback_to | list"},
-            "session_id": {"type": "string", "description": "The handle from begin (all actions but begin and list)."},
-            "isolation_level": {"type": "string", "enum": ["read_committed", "repeatable_read", "serializable"], "description": "begin: isolation level."},
-            "read_only": {"type": "boolean", "description": "begin: a READ ONLY transaction."},
-            "savepoint_name": {"type": "string", "description": "savepoint/release/rollback_to: letters, digits and _."}
-        },
-        "required": ["action"]
-    })
+    input(json!({
+        "action": action(super::tx::ACTIONS),
+        "session_id": string(),
+        "isolation_level": action(&["read_committed", "repeatable_read", "serializable"]),
+        "read_only": boolean(),
+        "savepoint_name": string()
+    }))
 }
 
-fn pg_tx_output_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "session_id": {"type": "string"},
-            "session": {"type": "object", "properties": {"id": {"type": "string"}, "expires_in_s": {"type": "integer"}, "state": {"type": "string"}}},
-            "isolation": {"type": "string"},
-            "read_only": {"type": "boolean"},
-            "committed": {"type": "boolean"},
-            "rolled_back": {"type": "boolean"},
-            "savepoint_name": {"type": "string"},
-            "sessions": {"type": "array", "items": {"type": "object"}},
-            "hint": {"type": "string"},
-            "message": {"type": "string"},
-            "error": {"type": "object"}
-        }
-    })
+fn pg_monitor_input_schema() -> Value {
+    input(json!({
+        "action": action(super::monitor::ACTIONS),
+        "include_idle": boolean(),
+        "limit": {"type": "integer"},
+        "order_by": action(super::monitor::ORDERS)
+    }))
 }
 
-/// Every tool this build serves.
-pub fn all() -> Vec<Tool> {
-    let pg_query = Tool::new(
-        "pg_query",
-        PG_QUERY_DESCRIPTION,
-        object(pg_query_input_schema()),
-    )
-    .with_title("PostgreSQL query")
-    .with_raw_output_schema(object(pg_query_output_schema()))
-    .with_annotations(
-        ToolAnnotations::with_title("PostgreSQL query")
-            // write can modify and delete data; read/explain cannot, but annotations are
-            // per tool, so they must describe the worst action.
-            .read_only(false)
-            .destructive(true)
-            .idempotent(false)
-            // Only the configured database is touched.
-            .open_world(false),
-    );
-    let pg_tx = Tool::new("pg_tx", PG_TX_DESCRIPTION, object(pg_tx_input_schema()))
-        .with_title("PostgreSQL transactions")
-        .with_raw_output_schema(object(pg_tx_output_schema()))
-        .with_annotations(
-            ToolAnnotations::with_title("PostgreSQL transactions")
-                // commit makes a session's writes permanent; rollback discards them.
+fn pg_read_input_schema() -> Value {
+    input(json!({
+        "action": action(super::read::ACTIONS),
+        "sql": string(),
+        "params": params(),
+        "max_rows": {"type": "integer"},
+        "session_id": string(),
+        // Its values are listed once, in pg_schema's schema: the list is paid for per conversation.
+        "target": string(),
+        "schema": string(),
+        "name": string(),
+        "pattern": string(),
+        "limit": {"type": "integer"},
+        "offset": count(),
+        "include_system": boolean(),
+        "table": string(),
+        "setting_name": string(),
+        "category": string()
+    }))
+}
+
+/// Output schemas: permissive (no `required`, no type arrays), naming the fields a client may
+/// rely on; one tool returns several shapes (rows, plans, `{error}`), all objects.
+fn output(properties: Value) -> Value {
+    json!({"type": "object", "properties": properties})
+}
+
+fn rows_output() -> Value {
+    output(json!({
+        "columns": {"type": "array"},
+        "rows": {"type": "array"},
+        "row_count": {"type": "integer"},
+        "truncated": boolean(),
+        "error": {"type": "object"}
+    }))
+}
+
+fn plain_output() -> Value {
+    output(json!({"error": {"type": "object"}}))
+}
+
+fn tool(
+    name: &'static str,
+    description: &'static str,
+    input: Value,
+    output: Value,
+    annotations: ToolAnnotations,
+) -> Tool {
+    Tool::new(name, description, object(input))
+        .with_raw_output_schema(object(output))
+        // The title lives in the annotations only: a second copy costs bytes in every conversation.
+        .with_annotations(annotations.open_world(false))
+}
+
+/// Every tool this build serves, built once.
+static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+    // Annotations are per tool, so each must hold for the tool's most consequential action.
+    vec![
+        tool(
+            "pg_query",
+            PG_QUERY_DESCRIPTION,
+            pg_query_input_schema(),
+            rows_output(),
+            // write runs DELETE/UPDATE; the same write twice is not the same as once.
+            ToolAnnotations::with_title("PostgreSQL query")
                 .read_only(false)
                 .destructive(true)
-                .idempotent(false)
-                .open_world(false),
-        );
-    let pg_schema = Tool::new(
-        "pg_schema",
-        PG_SCHEMA_DESCRIPTION,
-        object(pg_schema_input_schema()),
-    )
-    .with_title("PostgreSQL schema")
-    .with_raw_output_schema(object(pg_schema_output_schema()))
-    .with_annotations(
-        ToolAnnotations::with_title("PostgreSQL schema")
-            // drop (DROP, TRUNCATE) destroys data; list/describe only read.
-            .read_only(false)
-            .destructive(true)
-            .idempotent(false)
-            .open_world(false),
-    );
-    let pg_admin = Tool::new(
-        "pg_admin",
-        PG_ADMIN_DESCRIPTION,
-        object(pg_admin_input_schema()),
-    )
-    .with_title("PostgreSQL maintenance")
-    .with_raw_output_schema(object(pg_admin_output_schema()))
-    .with_annotations(
-        ToolAnnotations::with_title("PostgreSQL maintenance")
-            // VACUUM FULL and REINDEX rewrite relations under exclusive locks and cannot be
-            // rolled back; settings change a session's behaviour.
-            .read_only(false)
-            .destructive(true)
-            .idempotent(false)
-            .open_world(false),
-    );
-    let pg_monitor = Tool::new(
-        "pg_monitor",
-        PG_MONITOR_DESCRIPTION,
-        object(pg_monitor_input_schema()),
-    )
-    .with_title("PostgreSQL monitoring")
-    .with_raw_output_schema(object(pg_monitor_output_schema()))
-    .with_annotations(
-        ToolAnnotations::with_title("PostgreSQL monitoring")
-            // Every action reads statistics views in a READ ONLY transaction.
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    );
-    vec![pg_query, pg_schema, pg_admin, pg_tx, pg_monitor]
+                .idempotent(false),
+        ),
+        tool(
+            "pg_schema",
+            PG_SCHEMA_DESCRIPTION,
+            pg_schema_input_schema(),
+            plain_output(),
+            // drop runs DROP and TRUNCATE.
+            ToolAnnotations::with_title("PostgreSQL schema")
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false),
+        ),
+        tool(
+            "pg_admin",
+            PG_ADMIN_DESCRIPTION,
+            pg_admin_input_schema(),
+            plain_output(),
+            // VACUUM, ANALYZE and REINDEX rewrite statistics and storage, never rows, and
+            // repeating one has no further effect; a session setting is overwritten, not piled up.
+            ToolAnnotations::with_title("PostgreSQL maintenance")
+                .read_only(false)
+                .destructive(false)
+                .idempotent(true),
+        ),
+        tool(
+            "pg_tx",
+            PG_TX_DESCRIPTION,
+            pg_tx_input_schema(),
+            plain_output(),
+            // rollback discards a session's writes, commit makes deletes permanent.
+            ToolAnnotations::with_title("PostgreSQL transactions")
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false),
+        ),
+        tool(
+            "pg_monitor",
+            PG_MONITOR_DESCRIPTION,
+            pg_monitor_input_schema(),
+            plain_output(),
+            // Statistics views, read in READ ONLY transactions.
+            ToolAnnotations::with_title("PostgreSQL monitoring")
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true),
+        ),
+        tool(
+            "pg_read",
+            PG_READ_DESCRIPTION,
+            pg_read_input_schema(),
+            plain_output(),
+            // Every action is served by a read path (READ ONLY transactions, catalog reads);
+            // arguments that could change something are refused (see read.rs).
+            ToolAnnotations::with_title("PostgreSQL read")
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true),
+        ),
+    ]
+});
+
+/// The tools offered under `COLDQUERY_READ_ONLY=true`: those annotated read-only.
+static READ_ONLY: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+    ALL.iter()
+        .filter(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true))
+        .cloned()
+        .collect()
+});
+
+/// Every tool this build serves.
+pub fn all() -> &'static [Tool] {
+    &ALL
+}
+
+/// The tools `tools/list` offers: all of them, or only the read-only ones.
+pub fn listed(read_only: bool) -> &'static [Tool] {
+    if read_only { &READ_ONLY } else { &ALL }
+}
+
+/// One tool by name (also those hidden by read-only mode: a call to one is refused with a
+/// reason, not as an unknown tool).
+pub fn get(name: &str) -> Option<&'static Tool> {
+    ALL.iter().find(|t| t.name == name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every schema object in `v`, recursively.
+    fn schemas<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(m) => {
+                out.push(v);
+                m.values().for_each(|c| schemas(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| schemas(c, out)),
+            _ => {}
+        }
+    }
 
     #[test]
     fn schemas_are_flat_objects_with_required_action() {
@@ -471,6 +363,43 @@ mod tests {
             assert!(NAMES.contains(&t.name.as_ref()));
         }
         assert_eq!(all().len(), NAMES.len());
+    }
+
+    #[test]
+    fn no_schema_uses_type_arrays_or_combinators_that_portable_clients_warn_about() {
+        for t in all() {
+            for schema in [
+                Value::Object((*t.input_schema).clone()),
+                Value::Object((*t.output_schema.clone().unwrap()).clone()),
+            ] {
+                let mut all = Vec::new();
+                schemas(&schema, &mut all);
+                for s in all {
+                    let bad = s.get("type").is_some_and(Value::is_array)
+                        || ["oneOf", "anyOf", "allOf", "not"]
+                            .iter()
+                            .any(|k| s.get(k).is_some());
+                    assert!(!bad, "{}: {s}", t.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_tool_list_is_under_8_kb_and_each_description_under_1024_characters() {
+        let listed = serde_json::to_string(&rmcp::model::ListToolsResult::with_all_items(
+            all().to_vec(),
+        ))
+        .unwrap();
+        assert!(
+            listed.len() <= 8 * 1024,
+            "tools/list is {} bytes",
+            listed.len()
+        );
+        for t in all() {
+            let d = t.description.as_deref().unwrap_or_default();
+            assert!(d.chars().count() < 1024, "{}: {} chars", t.name, d.len());
+        }
     }
 
     #[test]
@@ -497,15 +426,26 @@ mod tests {
     }
 
     #[test]
-    fn annotations_say_monitor_reads_and_schema_and_admin_can_destroy() {
-        let by = |n: &str| all().into_iter().find(|t| t.name == n).unwrap();
-        let m = by("pg_monitor").annotations.unwrap();
-        assert_eq!(m.read_only_hint, Some(true));
-        assert_eq!(m.destructive_hint, Some(false));
-        for n in ["pg_schema", "pg_admin", "pg_query"] {
-            let a = by(n).annotations.unwrap();
+    fn annotations_are_true_of_every_action_and_reads_have_a_read_only_tool() {
+        let by = |n: &str| get(n).unwrap().annotations.clone().unwrap();
+        for n in ["pg_monitor", "pg_read"] {
+            let a = by(n);
+            assert_eq!(a.read_only_hint, Some(true), "{n}");
+            assert_eq!(a.destructive_hint, Some(false), "{n}");
+        }
+        // write (DELETE), drop (DROP/TRUNCATE), commit/rollback: each tool can destroy data.
+        for n in ["pg_schema", "pg_tx", "pg_query"] {
+            let a = by(n);
             assert_eq!(a.read_only_hint, Some(false), "{n}");
             assert_eq!(a.destructive_hint, Some(true), "{n}");
         }
+        assert_eq!(by("pg_admin").read_only_hint, Some(false));
+        for t in all() {
+            assert_eq!(t.annotations.as_ref().unwrap().open_world_hint, Some(false));
+        }
+        // Read-only mode lists exactly the read-only tools, pg_read among them.
+        let names: Vec<&str> = listed(true).iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["pg_monitor", "pg_read"]);
+        assert_eq!(listed(false).len(), NAMES.len());
     }
 }

@@ -174,6 +174,22 @@ async def run_checks(api: Api, args: argparse.Namespace, surface: dict[str, Any]
         if name in tools:
             note(f"pending tool {name} is served now: move it to 'tools' in expected-surface.json")
 
+    # --- the tool list's size, and a read through a tool annotated readOnlyHint: true -----------
+    limit = surface.get("max_tools_list_bytes")
+    if limit:
+        listed = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools.values()]
+        size = len(json.dumps({"tools": listed}, separators=(",", ":"), ensure_ascii=False).encode())
+        print(f"  tools/list: {size} bytes for {len(listed)} tools")
+        check(size <= limit, f"tools/list is at most {limit} bytes", size)
+    ro = surface.get("read_only_read")
+    if ro:
+        t = tools.get(ro["tool"])
+        ann = t.annotations if t else None
+        check(ann is not None and ann.read_only_hint is True and ann.destructive_hint is False,
+              f"{ro['tool']} is annotated readOnlyHint: true, destructiveHint: false", short(ann))
+        sc = ok_result(await api.tool(ro["tool"], ro["arguments"]), f"{ro['tool']} {ro['arguments']['action']}")
+        check(sc.get("rows") == ro["rows"], f"{ro['tool']} read -> rows == {ro['rows']}", short(sc))
+
     # --- read ---------------------------------------------------------------------------------
     r = await api.tool("pg_query", {"action": "read", "sql": "SELECT 41 + 1 AS answer"})
     sc = ok_result(r, "pg_query read")
@@ -216,6 +232,27 @@ async def run_checks(api: Api, args: argparse.Namespace, surface: dict[str, Any]
 
     r = await api.tool("pg_tx", {"action": "commit", "session_id": handle})
     check(r.is_error is True and text_of(r).startswith("session_not_found"), "the handle is gone after commit (session_not_found)", short(text_of(r)))
+
+    # --- progress during a VACUUM FULL of a large table (contract §8) -------------------------------
+    big = f"{table}_big_{args.mode}"
+    ok_result(
+        await api.tool("pg_schema", {"action": "create", "autocommit": True,
+                                     "sql": f"CREATE TABLE {big} AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 1000000) g"}),
+        "create a large table",
+    )
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    r = await api.obj.call_tool("pg_admin", {"action": "vacuum", "table": big, "full": True, "autocommit": True},
+                                progress_callback=on_progress)
+    ok_result(r, "pg_admin vacuum full with a progress token")
+    print(f"  progress: {len(seen)} notifications during VACUUM FULL; e.g. {seen[len(seen) // 2] if seen else None}")
+    check(len(seen) >= 1, "notifications/progress arrived during the VACUUM", seen)
+    check(all(b[0] > a[0] for a, b in zip(seen, seen[1:])), "progress grows with every notification", seen)
+    check(any("VACUUM" in (m or "") for _, _, m in seen), "a notification carries pg_stat_progress figures (names VACUUM)", seen)
+    ok_result(await api.tool("pg_schema", {"action": "drop", "sql": f"DROP TABLE {big}", "autocommit": True}), "drop the large table")
 
     # --- resources and prompts (expected-surface.json) ------------------------------------------
     await check_resources_and_prompts(api, surface)

@@ -126,6 +126,20 @@ async function main() {
       if (tools[name]) note(`pending tool ${name} is served now: move it to 'tools' in expected-surface.json`);
     }
 
+    // the tool list's size, and a read through a tool annotated readOnlyHint: true
+    if (surface.max_tools_list_bytes) {
+      const size = Buffer.byteLength(JSON.stringify({ tools: Object.values(tools) }));
+      console.log(`  tools/list: ${size} bytes for ${Object.keys(tools).length} tools`);
+      check(size <= surface.max_tools_list_bytes, `tools/list is at most ${surface.max_tools_list_bytes} bytes`, size);
+    }
+    const ro = surface.read_only_read;
+    if (ro) {
+      const ann = tools[ro.tool]?.annotations;
+      check(ann?.readOnlyHint === true && ann?.destructiveHint === false, `${ro.tool} is annotated readOnlyHint: true, destructiveHint: false`, ann);
+      const got = okResult(await client.callTool({ name: ro.tool, arguments: ro.arguments }), `${ro.tool} ${ro.arguments.action}`);
+      check(deepEqual(got.rows, ro.rows), `${ro.tool} read -> rows == ${JSON.stringify(ro.rows)}`, got);
+    }
+
     // read (the SDK validates structuredContent against the listed outputSchema)
     let sc = okResult(await client.callTool({ name: 'pg_query', arguments: { action: 'read', sql: 'SELECT 41 + 1 AS answer' } }), 'pg_query read');
     check(deepEqual(sc.rows, [[42]]), 'read SELECT 41 + 1 AS answer -> rows == [[42]]', sc);

@@ -1,0 +1,295 @@
+//! The `pg_read` tool, the read-only face of the other four (contract §8 "Read-only surface"):
+//! every read-only operation under one tool annotated `readOnlyHint: true`, so clients that
+//! approve read-only tools without asking (Claude Code plan mode, Codex) never interrupt a
+//! `SELECT`. Each action is translated into the owning tool's arguments and served by that
+//! tool's own code: there is one implementation of each operation, not two.
+//!
+//! Also the server-wide read-only mode (`COLDQUERY_READ_ONLY`): [`read_only_refusal`] decides,
+//! before dispatch, which calls of the other tools would change something.
+
+use serde_json::{Map, Value};
+
+use crate::error::ToolError;
+use crate::mcp::query::{parse, truncate_for_message};
+use crate::safety::classify::{self, ExplainTarget, StatementClass};
+
+/// The actions of `pg_read`.
+pub const ACTIONS: &[&str] = &[
+    "query", "explain", "list", "describe", "stats", "settings", "tx_list",
+];
+
+/// For each action: the tool and action that serve it, and the arguments it accepts (besides
+/// `action`). Anything else is refused, so `analyze: true` or `setting_value` cannot slip a
+/// change through the read-only tool.
+const ROUTES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "query",
+        "pg_query",
+        "read",
+        &["sql", "params", "session_id", "max_rows"],
+    ),
+    (
+        "explain",
+        "pg_query",
+        "explain",
+        &["sql", "params", "session_id"],
+    ),
+    (
+        "list",
+        "pg_schema",
+        "list",
+        &[
+            "target",
+            "schema",
+            "pattern",
+            "limit",
+            "offset",
+            "include_system",
+            "session_id",
+        ],
+    ),
+    (
+        "describe",
+        "pg_schema",
+        "describe",
+        &["name", "schema", "session_id"],
+    ),
+    (
+        "stats",
+        "pg_admin",
+        "stats",
+        &["table", "limit", "session_id"],
+    ),
+    (
+        "settings",
+        "pg_admin",
+        "settings",
+        &[
+            "setting_name",
+            "category",
+            "pattern",
+            "limit",
+            "offset",
+            "session_id",
+        ],
+    ),
+    ("tx_list", "pg_tx", "list", &[]),
+];
+
+/// Translate a `pg_read` call into the owning tool's name and arguments.
+pub(crate) fn route(args: Value) -> Result<(&'static str, Value), ToolError> {
+    let Value::Object(mut args) = args else {
+        return Err(ToolError::InvalidInput(
+            "pg_read arguments must be an object with an action".into(),
+        ));
+    };
+    let action = args
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some((_, tool, target_action, allowed)) = ROUTES.iter().find(|r| r.0 == action) else {
+        return Err(ToolError::InvalidInput(format!(
+            "unknown action {:?} for pg_read; use one of: {}",
+            truncate_for_message(&action),
+            ACTIONS.join(", ")
+        )));
+    };
+    if let Some(extra) = args
+        .keys()
+        .find(|k| k.as_str() != "action" && !allowed.contains(&k.as_str()))
+    {
+        let hint = match extra.as_str() {
+            "analyze" => "; EXPLAIN ANALYZE executes the statement: use pg_query explain",
+            "setting_value" => "; setting a value is a change: use pg_admin settings",
+            "autocommit" | "dry_run" | "operations" => "; changes go through pg_query",
+            _ => "",
+        };
+        return Err(ToolError::InvalidInput(format!(
+            "pg_read {action} does not take {}; it takes: {}{hint}",
+            truncate_for_message(extra),
+            if allowed.is_empty() {
+                "no other arguments".to_owned()
+            } else {
+                allowed.join(", ")
+            }
+        )));
+    }
+    args.insert("action".into(), Value::String((*target_action).into()));
+    Ok((tool, Value::Object(args)))
+}
+
+fn flag(args: &Map<String, Value>, name: &str) -> bool {
+    args.get(name).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn denied(what: &str, instead: &str) -> ToolError {
+    ToolError::PolicyDenied(format!(
+        "this server runs with COLDQUERY_READ_ONLY=true, so {what} is refused; {instead}"
+    ))
+}
+
+/// Under `COLDQUERY_READ_ONLY=true`: the refusal for a call that could change the database,
+/// or `None` for a read. Unknown actions pass through to the tool's own `invalid_input`.
+pub(crate) fn read_only_refusal(tool: &str, args: &Value) -> Option<ToolError> {
+    let empty = Map::new();
+    let a = args.as_object().unwrap_or(&empty);
+    let action = a.get("action").and_then(Value::as_str).unwrap_or("");
+    let reads =
+        "use pg_read (query, explain, list, describe, stats, settings, tx_list) or pg_monitor";
+    match (tool, action) {
+        ("pg_query", "write") => Some(denied("pg_query write (dry runs included)", reads)),
+        ("pg_query", "transaction") => {
+            let ops = a.get("operations").and_then(Value::as_array);
+            let all_reads = ops.is_some_and(|ops| {
+                ops.iter().all(|op| {
+                    op.get("sql")
+                        .and_then(Value::as_str)
+                        .and_then(|s| parse(s).ok())
+                        .is_some_and(|p| matches!(p.class(), StatementClass::Read))
+                })
+            });
+            (!all_reads).then(|| {
+                denied(
+                    "a pg_query transaction with a statement that is not a read",
+                    "send only reads, or use pg_read query",
+                )
+            })
+        }
+        ("pg_query", "explain") if flag(a, "analyze") => {
+            let writes = a
+                .get("sql")
+                .and_then(Value::as_str)
+                .and_then(|s| parse(s).ok())
+                .and_then(|p| classify::check_explain(&p).ok())
+                .is_none_or(|t| t == ExplainTarget::Write);
+            writes.then(|| {
+                denied(
+                    "EXPLAIN ANALYZE of a statement that writes",
+                    "explain it without analyze (pg_read explain)",
+                )
+            })
+        }
+        ("pg_schema", "create" | "alter" | "drop") => {
+            Some(denied(&format!("pg_schema {action} (DDL)"), reads))
+        }
+        ("pg_admin", "vacuum" | "analyze" | "reindex") => Some(denied(
+            &format!("pg_admin {action}"),
+            "pg_read stats shows the table's statistics",
+        )),
+        ("pg_admin", "settings") if a.contains_key("setting_value") => Some(denied(
+            "changing a setting",
+            "pg_read settings shows its value",
+        )),
+        ("pg_tx", "begin") if !flag(a, "read_only") => Some(denied(
+            "a read-write transaction",
+            "pass read_only: true to pg_tx begin",
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_action_routes_to_a_read_of_its_owning_tool() {
+        let cases = [
+            ("query", "pg_query", "read"),
+            ("explain", "pg_query", "explain"),
+            ("list", "pg_schema", "list"),
+            ("describe", "pg_schema", "describe"),
+            ("stats", "pg_admin", "stats"),
+            ("settings", "pg_admin", "settings"),
+            ("tx_list", "pg_tx", "list"),
+        ];
+        assert_eq!(cases.len(), ACTIONS.len());
+        for (action, tool, target) in cases {
+            let (t, args) = route(json!({ "action": action })).unwrap();
+            assert_eq!((t, args["action"].as_str().unwrap()), (tool, target));
+            // What the read-only tool forwards is never refused by the read-only mode.
+            assert!(read_only_refusal(t, &args).is_none(), "{action}");
+        }
+    }
+
+    #[test]
+    fn arguments_that_would_change_something_are_refused() {
+        for args in [
+            json!({"action": "explain", "sql": "DELETE FROM t", "analyze": true}),
+            json!({"action": "settings", "setting_name": "work_mem", "setting_value": "1MB"}),
+            json!({"action": "query", "sql": "SELECT 1", "autocommit": true}),
+            json!({"action": "tx_list", "session_id": "x"}),
+        ] {
+            let e = route(args.clone()).unwrap_err();
+            assert!(matches!(e, ToolError::InvalidInput(_)), "{args}");
+        }
+        let e = route(json!({"action": "write"})).unwrap_err();
+        assert!(e.to_text().contains("query, explain"), "{}", e.to_text());
+    }
+
+    #[test]
+    fn read_only_mode_refuses_changes_and_passes_reads() {
+        let refused = [
+            (
+                "pg_query",
+                json!({"action": "write", "sql": "DELETE FROM t", "dry_run": true}),
+            ),
+            (
+                "pg_query",
+                json!({"action": "transaction", "operations": [{"sql": "SELECT 1"}, {"sql": "DELETE FROM t"}]}),
+            ),
+            (
+                "pg_query",
+                json!({"action": "explain", "sql": "DELETE FROM t", "analyze": true}),
+            ),
+            (
+                "pg_schema",
+                json!({"action": "drop", "sql": "DROP TABLE t"}),
+            ),
+            ("pg_admin", json!({"action": "vacuum", "autocommit": true})),
+            (
+                "pg_admin",
+                json!({"action": "settings", "setting_name": "work_mem", "setting_value": "8MB"}),
+            ),
+            ("pg_tx", json!({"action": "begin"})),
+            ("pg_tx", json!({"action": "begin", "read_only": false})),
+        ];
+        for (tool, args) in refused {
+            let e = read_only_refusal(tool, &args).unwrap_or_else(|| panic!("{tool} {args}"));
+            assert!(
+                e.to_text().contains("COLDQUERY_READ_ONLY"),
+                "{}",
+                e.to_text()
+            );
+            assert_eq!(e.category(), "policy_denied");
+        }
+        let passed = [
+            ("pg_query", json!({"action": "read", "sql": "SELECT 1"})),
+            (
+                "pg_query",
+                json!({"action": "transaction", "operations": [{"sql": "SELECT 1"}, {"sql": "SELECT 2"}]}),
+            ),
+            (
+                "pg_query",
+                json!({"action": "explain", "sql": "SELECT 1", "analyze": true}),
+            ),
+            (
+                "pg_query",
+                json!({"action": "explain", "sql": "DELETE FROM t"}),
+            ),
+            ("pg_schema", json!({"action": "describe", "name": "t"})),
+            (
+                "pg_admin",
+                json!({"action": "settings", "setting_name": "work_mem"}),
+            ),
+            ("pg_tx", json!({"action": "begin", "read_only": true})),
+            ("pg_tx", json!({"action": "commit", "session_id": "x"})),
+            ("pg_monitor", json!({"action": "locks"})),
+        ];
+        for (tool, args) in passed {
+            assert!(read_only_refusal(tool, &args).is_none(), "{tool} {args}");
+        }
+    }
+}
