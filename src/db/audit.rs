@@ -151,6 +151,20 @@ impl Audit {
         if self.state() == AuditState::Disabled || !self.ready().await {
             return;
         }
+        // A call that failed because the database is unreachable cannot be audited there
+        // either; one direct connection attempt (instant when refused) saves it the audit
+        // pool's 2 s wait, so calls during an outage fail fast (issue 14).
+        if row.outcome == "unavailable"
+            && self.pool.num_idle() == 0
+            && let Some(why) = crate::db::unreachable_reason(&self.pool).await
+        {
+            tracing::warn!(
+                tool = %row.tool,
+                reason = %crate::error::unreachable_kind(&why),
+                "audit row not written: the database is unreachable"
+            );
+            return;
+        }
         let res = tokio::time::timeout(
             Duration::from_secs(2),
             sqlx::query(
