@@ -474,8 +474,8 @@ async fn outage_and_recovery(cluster: &Cluster, server: &Server, mode: &str, rou
             msg.contains("unreachable") && !msg.contains("busy"),
             "the error must say the database is unreachable (not that the pool is busy): {msg}"
         );
-        // The first waits at most for the probe (250 ms) plus the audit write's 2 s bound.
-        let limit = if i == 0 { 3_000 } else { 1_000 };
+        // The first waits at most for the probe after 250 ms; then the database is known down.
+        let limit = if i == 0 { 1_500 } else { 1_000 };
         assert!(
             took < Duration::from_millis(limit),
             "call {i} during the outage took {took:?} (limit {limit} ms)"
@@ -514,7 +514,8 @@ async fn outage_and_recovery(cluster: &Cluster, server: &Server, mode: &str, rou
         "{e}"
     );
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Keep the database down a while under the load, so that it meets the outage for sure.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     cluster.start();
     let took = server.wait_healthy(Duration::from_secs(20)).await;
     eprintln!("{mode}: /health 200 again {took:?} after the database started");
@@ -538,8 +539,8 @@ async fn outage_and_recovery(cluster: &Cluster, server: &Server, mode: &str, rou
     assert!(unavailable > 0, "the load never saw the outage");
     assert!(ok > before, "the load never succeeded after the restart");
     assert!(
-        slowest < 3_000,
-        "a call hung {slowest} ms during the outage (probe after 250 ms, audit write 2 s)"
+        slowest < 1_500,
+        "a call hung {slowest} ms during the outage (the probe runs after 250 ms)"
     );
 
     // The same session handle stays gone; everything else serves, without restarting ColdQuery.

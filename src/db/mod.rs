@@ -366,12 +366,15 @@ pub(crate) async fn unreachable_reason(pool: &PgPool) -> Option<sqlx::Error> {
 /// When the last probe ran, and why the database could not be reached (`None`: it could).
 type LastProbe = (Instant, Option<String>);
 
-/// `unreachable_reason` on the main pool, shared: one probe at a time, and a result younger
-/// than `PROBE_AFTER` is reused. `Some(why)` when the database cannot be reached.
+/// `unreachable_reason` on the main pool, shared: one probe at a time, and the calls that
+/// waited for a probe take its result (one that ended after they asked: never an older one, so
+/// the first call after the database is back does not get a stale "unreachable").
+/// `Some(why)` when the database cannot be reached.
 async fn shared_probe(pools: &Pools) -> Option<String> {
+    let asked = Instant::now();
     let mut last = pools.last_probe.lock().await;
     if let Some((at, why)) = &*last
-        && at.elapsed() < PROBE_AFTER
+        && *at >= asked
     {
         return why.clone();
     }
