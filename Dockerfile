@@ -47,6 +47,9 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libclang-dev python3-venv \
  && rm -rf /var/lib/apt/lists/*
+# The pinned versions: scripts/cross reads these three ARG lines (and RUST_VERSION above), so the
+# binaries it builds and runs under QEMU come from the same toolchain as the image's; keep each
+# as `ARG NAME=<version>` on one line (scripts/validate-deploy checks it).
 ARG ZIG_VERSION=0.17.1
 ARG CARGO_ZIGBUILD_VERSION=0.24.1
 ARG CARGO_CHEF_VERSION=0.1.78

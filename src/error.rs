@@ -244,12 +244,42 @@ impl ToolError {
         }
     }
 
+    /// The database cannot be connected to; `why` is the failed connection attempt. The text
+    /// names the kind of failure (refused, starting up, shutting down), never host or password.
+    pub fn unreachable(why: &sqlx::Error) -> ToolError {
+        ToolError::unreachable_because(&unreachable_kind(why))
+    }
+
+    /// [`ToolError::unreachable`] with the failure already described (`unreachable_kind`).
+    pub fn unreachable_because(kind: &str) -> ToolError {
+        ToolError::Unavailable(format!(
+            "the database is unreachable ({kind}); calls fail until it is back: check that \
+             PostgreSQL is running (GET /health says why) and retry"
+        ))
+    }
+
     /// Whether this error means the connection itself is gone (so it must not be reused).
     pub fn is_connection_loss(e: &sqlx::Error) -> bool {
         matches!(
             e,
             sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)
         ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+    }
+}
+
+/// A short, safe description of a failed connection attempt.
+pub(crate) fn unreachable_kind(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::TimedOut => "no answer to a connection attempt".into(),
+            kind => format!("connection failed: {kind}"),
+        },
+        // "the database system is starting up / shutting down", "too many clients", auth.
+        sqlx::Error::Database(db) => format!("it refused the connection: {}", db.message()),
+        sqlx::Error::Tls(_) => "the TLS handshake failed".into(),
+        sqlx::Error::PoolTimedOut => "no connection within the time-out".into(),
+        other => format!("connection failed: {}", short_kind(other)),
     }
 }
 

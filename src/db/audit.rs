@@ -164,6 +164,25 @@ impl Audit {
         if self.state() == AuditState::Disabled || !self.ready().await {
             return;
         }
+        // A call that failed because the database is unreachable cannot be audited there
+        // either; one direct connection attempt (instant when refused) saves it the audit
+        // pool's 2 s wait (its idle connections may be dead ones), so calls during an outage
+        // fail fast (issue 14).
+        // The same for a statement cut off by the database going away (admin shutdown 57P01,
+        // crash 57P02, cannot connect now 57P03, connection exceptions 08xxx).
+        let went_away = row.outcome == "unavailable"
+            || row
+                .sqlstate
+                .as_deref()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08"));
+        if went_away && let Some(why) = crate::db::unreachable_reason(&self.pool).await {
+            tracing::warn!(
+                tool = %row.tool,
+                reason = %crate::error::unreachable_kind(&why),
+                "audit row not written: the database is unreachable"
+            );
+            return;
+        }
         let res = tokio::time::timeout(
             Duration::from_secs(2),
             sqlx::query(

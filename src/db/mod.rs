@@ -9,7 +9,9 @@ pub mod per_caller;
 pub mod sessions;
 pub mod values;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -29,6 +31,13 @@ pub struct Pools {
     /// `pg_monitor` calls: a pool of their own, so that a main pool full of one caller's long
     /// reads never blocks a look at what is going on (and never takes `/health`'s connections).
     pub monitor: PgPool,
+    /// Set when a connection attempt found the database unreachable, cleared when one succeeds:
+    /// while set, a call that would have to open a connection probes once and fails at once
+    /// instead of waiting out the acquire timeout (an outage answers fast).
+    known_down: Arc<AtomicBool>,
+    /// The last probe of the database (when, and why it failed if it did): calls waiting at
+    /// the same moment share one probe, so a busy pool never floods PostgreSQL with them.
+    last_probe: Arc<tokio::sync::Mutex<Option<LastProbe>>>,
 }
 
 impl Pools {
@@ -50,7 +59,9 @@ impl Pools {
         let health = PgPoolOptions::new()
             // Two connections: a scrape and a probe at the same time never wait on each other.
             .max_connections(2)
-            .acquire_timeout(Duration::from_secs(1))
+            // Leaves room within /health's 1 s budget for the probe that says why no
+            // connection came (`unreachable_reason`).
+            .acquire_timeout(Duration::from_millis(500))
             .test_before_acquire(false)
             .idle_timeout(Some(Duration::from_secs(600)))
             .connect_lazy_with(options.clone().application_name("coldquery-health"));
@@ -66,6 +77,8 @@ impl Pools {
             main,
             health,
             monitor,
+            known_down: Arc::new(AtomicBool::new(false)),
+            last_probe: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 }
@@ -101,7 +114,7 @@ impl PooledTx {
             "{begin}; {}; SELECT pg_backend_pid()",
             limits.set_local_sql()
         );
-        let (conn, pid) = acquire_prepared(&pools.main, &sql).await?;
+        let (conn, pid) = acquire_prepared(pools, &pools.main, &sql).await?;
         Ok(PooledTx {
             conn,
             open: true,
@@ -124,7 +137,7 @@ impl PooledTx {
             "BEGIN READ ONLY; {}; SELECT pg_backend_pid()",
             limits.set_local_sql()
         );
-        let (conn, pid) = acquire_prepared(&pools.monitor, &sql).await?;
+        let (conn, pid) = acquire_prepared(pools, &pools.monitor, &sql).await?;
         Ok(PooledTx {
             conn,
             open: true,
@@ -217,7 +230,7 @@ impl AutocommitConn {
             limits.statement_timeout.as_millis().max(1),
             limits.lock_timeout.as_millis().max(1)
         );
-        let (conn, pid) = acquire_prepared(&pools.main, &sql).await?;
+        let (conn, pid) = acquire_prepared(pools, &pools.main, &sql).await?;
         Ok(AutocommitConn {
             conn,
             dirty: true,
@@ -281,15 +294,19 @@ impl Drop for AutocommitConn {
 /// (database restart); that shows up here, before anything of the caller's ran, so trying once
 /// more on a fresh connection is safe.
 async fn acquire_prepared(
+    pools: &Pools,
     pool: &PgPool,
     sql: &str,
 ) -> Result<(PoolConnection<Postgres>, i32), ToolError> {
     let mut last = None;
-    for _ in 0..2 {
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(|e| ToolError::from_sqlx(e, 0))?;
+    for attempt in 0..2 {
+        // Fast path during an outage: no idle connection to try, and the database was found
+        // unreachable (or the pooled connection just died): one direct connection attempt
+        // decides at once. A refused connection answers in well under a millisecond.
+        if (attempt > 0 || pools.known_down.load(Ordering::Relaxed)) && pool.num_idle() == 0 {
+            probe_or_clear(pools).await?;
+        }
+        let mut conn = acquire(pools, pool).await?;
         match begin_returning_pid(&mut conn, sql.to_owned()).await {
             Ok(pid) => return Ok((conn, pid)),
             Err(e) => {
@@ -301,10 +318,58 @@ async fn acquire_prepared(
             }
         }
     }
+    // Both connections were dead: say "unreachable" if that is why, else what broke.
+    probe_or_clear(pools).await?;
     Err(ToolError::from_sqlx(
         last.expect("the loop ran at least once and stored its error"),
         0,
     ))
+}
+
+/// After this long waiting for a pooled connection, a direct connection attempt checks whether
+/// the database is there at all (the pool itself would retry refused connections until its
+/// 5 s acquire timeout). Normal acquires finish long before; a busy pool keeps waiting.
+const PROBE_AFTER: Duration = Duration::from_millis(250);
+
+/// Acquire from `pool` (the main or the monitoring pool), failing fast (about `PROBE_AFTER`)
+/// when the database is unreachable instead of waiting out the acquire timeout.
+async fn acquire(pools: &Pools, pool: &PgPool) -> Result<PoolConnection<Postgres>, ToolError> {
+    let acquire = pool.acquire();
+    tokio::pin!(acquire);
+    let probe = async {
+        tokio::time::sleep(PROBE_AFTER).await;
+        shared_probe(pools).await
+    };
+    let reached = tokio::select! {
+        r = &mut acquire => r,
+        why = probe => match why {
+            Some(why) => {
+                pools.known_down.store(true, Ordering::Relaxed);
+                return Err(ToolError::unreachable_because(&why));
+            }
+            // The database answers: the pool is busy (or slow to connect); keep waiting.
+            None => acquire.await,
+        },
+    };
+    match reached {
+        Ok(conn) => Ok(conn),
+        Err(e) => Err(acquire_error(pools, e).await),
+    }
+}
+
+/// One direct connection attempt: an `unreachable` error (and the pools marked down) when it
+/// fails, the mark cleared when it succeeds.
+async fn probe_or_clear(pools: &Pools) -> Result<(), ToolError> {
+    match shared_probe(pools).await {
+        Some(why) => {
+            pools.known_down.store(true, Ordering::Relaxed);
+            Err(ToolError::unreachable_because(&why))
+        }
+        None => {
+            pools.known_down.store(false, Ordering::Relaxed);
+            Ok(())
+        }
+    }
 }
 
 async fn begin_returning_pid(
@@ -320,8 +385,79 @@ async fn begin_returning_pid(
         .unwrap_or_else(|| Err(sqlx::Error::RowNotFound))
 }
 
-/// Run `SELECT 1` on the health pool; used by `/health` and `coldquery check`.
+/// How long the probe behind a pool time-out may take to learn why no connection came.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// Why a pool could not hand out a connection within its acquire timeout. sqlx reports
+/// `PoolTimedOut` both when every connection is busy and when the database refuses or is still
+/// starting up (it retries those until the deadline), so one direct connection attempt tells
+/// the two apart: `Some(error)` when the database cannot be reached, `None` when it can (the
+/// pool really was busy). The probe's connection is closed at once.
+pub(crate) async fn unreachable_reason(pool: &PgPool) -> Option<sqlx::Error> {
+    use sqlx::{ConnectOptions, Connection};
+    let options = pool.connect_options();
+    match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            None
+        }
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer to a connection attempt",
+        ))),
+    }
+}
+
+/// When the last probe ran, and why the database could not be reached (`None`: it could).
+type LastProbe = (Instant, Option<String>);
+
+/// `unreachable_reason` on the main pool, shared: one probe at a time, and the calls that
+/// waited for a probe take its result (one that ended after they asked: never an older one, so
+/// the first call after the database is back does not get a stale "unreachable").
+/// `Some(why)` when the database cannot be reached.
+async fn shared_probe(pools: &Pools) -> Option<String> {
+    let asked = Instant::now();
+    let mut last = pools.last_probe.lock().await;
+    if let Some((at, why)) = &*last
+        && *at >= asked
+    {
+        return why.clone();
+    }
+    let why = unreachable_reason(&pools.main)
+        .await
+        .map(|e| crate::error::unreachable_kind(&e));
+    *last = Some((Instant::now(), why.clone()));
+    why
+}
+
+/// The tool error for a failed acquire from `pool`: a time-out is "unreachable" when the
+/// database cannot be connected to, and "busy" only when it can (issue 9, finding 16).
+async fn acquire_error(pools: &Pools, e: sqlx::Error) -> ToolError {
+    if !matches!(e, sqlx::Error::PoolTimedOut) {
+        return ToolError::from_sqlx(e, 0);
+    }
+    match shared_probe(pools).await {
+        Some(why) => {
+            pools.known_down.store(true, Ordering::Relaxed);
+            ToolError::unreachable_because(&why)
+        }
+        None => ToolError::from_sqlx(e, 0),
+    }
+}
+
+/// Run `SELECT 1` on the health pool; used by `/health` and `coldquery check`. When no
+/// connection comes in time, the error is the database's own reason (refused, starting up,
+/// shutting down) rather than the pool's time-out, so `/health` can say why it is 503.
 pub async fn health_check(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(sqlx::Error::PoolTimedOut) => {
+            return Err(unreachable_reason(pool)
+                .await
+                .unwrap_or(sqlx::Error::PoolTimedOut));
+        }
+        Err(e) => return Err(e),
+    };
     simple(&mut conn, "SELECT 1").await
 }

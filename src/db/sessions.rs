@@ -327,7 +327,8 @@ impl Sessions {
         let connect = PgConnection::connect_with(&self.inner.options);
         let mut conn = match tokio::time::timeout(Duration::from_secs(5), connect).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(ToolError::from_sqlx(e, 0)),
+            // A failed connect is the database being unreachable, not a statement error.
+            Ok(Err(e)) => return Err(ToolError::unreachable(&e)),
             Err(_) => {
                 return Err(ToolError::Unavailable(
                     "could not open a session connection within 5s; check GET /health and retry"
