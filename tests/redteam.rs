@@ -424,9 +424,7 @@ async fn lexing_cannot_be_changed_and_the_quote_differential_is_closed() {
     let c = app.client(Era::Stateless).await;
     let r = c.read("SHOW standard_conforming_strings").await;
     assert_eq!(r["rows"][0][0], "on", "{r}");
-    let r = c
-        .read("SELECT '\\'' AS a, length(pg_read_file('/etc/hostname')) --'")
-        .await;
+    let r = c.read("SELECT '\\'' AS a, pg_backend_pid() AS b --'").await;
     assert_eq!(r["row_count"], 1);
     assert_eq!(
         r["columns"].as_array().unwrap().len(),
