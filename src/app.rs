@@ -61,7 +61,7 @@ impl App {
             &config.excluded_functions,
             config.allow_procedural,
         );
-        let catalog = crate::db::catalog::CatalogCache::new(pools.main.clone());
+        let catalog = crate::db::catalog::CatalogCache::new(pools.clone());
         let caller_limits = Arc::new(crate::db::per_caller::CallerLimits::new(
             config.concurrent_per_caller(),
             // As long as a pool acquire may wait: a caller queues behind its own calls as it

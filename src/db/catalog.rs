@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
-
 use crate::error::ToolError;
 use crate::safety::functions::{Catalog, Function, Origin};
 
@@ -49,7 +47,7 @@ pub(crate) struct CatalogCache {
 }
 
 struct Inner {
-    pool: PgPool,
+    pools: super::Pools,
     current: RwLock<Option<(Arc<Catalog>, Instant)>>,
     /// One reload at a time; callers that wait for it use its result.
     reload: tokio::sync::Mutex<()>,
@@ -57,11 +55,11 @@ struct Inner {
 }
 
 impl CatalogCache {
-    /// A cache that loads through `pool` when first asked.
-    pub(crate) fn new(pool: PgPool) -> CatalogCache {
+    /// A cache that loads through the main pool when first asked.
+    pub(crate) fn new(pools: super::Pools) -> CatalogCache {
         CatalogCache {
             inner: Arc::new(Inner {
-                pool,
+                pools,
                 current: RwLock::new(None),
                 reload: tokio::sync::Mutex::new(()),
                 stale: AtomicBool::new(false),
@@ -115,7 +113,7 @@ impl CatalogCache {
             }
         }
         self.inner.stale.store(false, Ordering::Release);
-        let cat = Arc::new(load(&self.inner.pool).await?);
+        let cat = Arc::new(load(&self.inner.pools).await?);
         tracing::debug!(functions = cat.len(), "function catalog loaded");
         let mut guard = self
             .inner
@@ -127,13 +125,11 @@ impl CatalogCache {
     }
 }
 
-/// Reads the snapshot (three statements on one pooled connection, in one read-only transaction
-/// so the three agree).
-async fn load(pool: &PgPool) -> Result<Catalog, ToolError> {
-    let mut tx = pool
-        .begin_with("BEGIN READ ONLY")
-        .await
-        .map_err(|e| ToolError::from_sqlx(e, 0))?;
+/// Reads the snapshot: three statements on one pooled connection, acquired the way tool calls
+/// acquire theirs (so an unreachable database is reported as such, fast).
+async fn load(pools: &super::Pools) -> Result<Catalog, ToolError> {
+    let mut conn = super::acquire(pools, &pools.main).await?;
+    let tx = &mut *conn;
     let rows: Vec<FunctionRow> = sqlx::query_as(FUNCTIONS_SQL)
         .persistent(false)
         .fetch_all(&mut *tx)
@@ -149,7 +145,6 @@ async fn load(pool: &PgPool) -> Result<Catalog, ToolError> {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| ToolError::from_sqlx(e, 0))?;
-    let _ = tx.rollback().await;
     let functions = rows
         .into_iter()
         .map(|(oid, name, schema, vol, language, ext, initdb)| Function {
