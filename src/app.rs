@@ -31,19 +31,20 @@ impl App {
         let options = config
             .connect_options()
             .context("reading the database configuration")?;
-        let pools = Pools::connect_lazy(options.clone(), config.pool_size);
+        let limits = Limits {
+            max_rows: config.max_rows as usize,
+            max_bytes: config.max_result_bytes,
+            statement_timeout: config.statement_timeout,
+            lock_timeout: config.lock_timeout,
+            fresh_statements: false,
+        };
+        let pools = Pools::connect_lazy(options.clone(), config.pool_size, &limits);
         let metrics = Arc::new(Metrics::default());
         let sessions = Sessions::new(
             options.clone(),
             config.max_sessions,
             config.session_ttl,
-            Limits {
-                max_rows: config.max_rows as usize,
-                max_bytes: config.max_result_bytes,
-                statement_timeout: config.statement_timeout,
-                lock_timeout: config.lock_timeout,
-                fresh_statements: false,
-            },
+            limits,
             metrics.clone(),
             pools.health.clone(),
         )
@@ -158,8 +159,7 @@ impl App {
         startup.abort();
         state.sessions.close_all().await;
         state.audit.close().await;
-        state.pools.main.close().await;
-        state.pools.health.close().await;
+        state.pools.close().await;
         tracing::info!("shutdown complete");
         Ok(())
     }

@@ -258,6 +258,19 @@ impl ToolError {
         ))
     }
 
+    /// Whether this tool error came from a connection that is gone ([`ToolError::from_sqlx`]
+    /// of an I/O, TLS or protocol failure, or PostgreSQL terminating the backend).
+    pub fn is_lost_connection(&self) -> bool {
+        match self {
+            ToolError::Unavailable(m) => m.starts_with("the database connection failed"),
+            ToolError::Database(d) => d
+                .sqlstate
+                .as_deref()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+            _ => false,
+        }
+    }
+
     /// Whether this error means the connection itself is gone (so it must not be reused).
     pub fn is_connection_loss(e: &sqlx::Error) -> bool {
         matches!(

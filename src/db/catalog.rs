@@ -128,7 +128,7 @@ impl CatalogCache {
 /// Reads the snapshot: three statements on one pooled connection, acquired the way tool calls
 /// acquire theirs (so an unreachable database is reported as such, fast).
 async fn load(pools: &super::Pools) -> Result<Catalog, ToolError> {
-    let mut conn = super::acquire(pools, &pools.main).await?;
+    let mut conn = super::acquire(pools, pools.pool()).await?;
     let tx = &mut *conn;
     let rows: Vec<FunctionRow> = sqlx::query_as(FUNCTIONS_SQL)
         .persistent(false)

@@ -24,8 +24,15 @@ use executor::{Limits, simple};
 /// saturated pool can never make the server look dead to its orchestrator.
 #[derive(Clone)]
 pub struct Pools {
-    /// Stateless tool calls.
-    pub main: PgPool,
+    /// Stateless tool calls. Its connections start read-only, with the configured statement
+    /// and lock timeouts, so that a read is one autocommit statement ([`OneShotRead`]); writes
+    /// say `BEGIN READ WRITE`.
+    main: PgPool,
+    /// The same pool without those startup options, used only when the database (or a
+    /// pooler in front of it) refuses them; see [`Pools::pool`].
+    plain: PgPool,
+    /// Whether `main` is usable; cleared once, with a warning, when its options are refused.
+    fast: Arc<AtomicBool>,
     /// Health checks and monitoring.
     pub health: PgPool,
     /// `pg_monitor` calls: a pool of their own, so that a main pool full of one caller's long
@@ -43,8 +50,10 @@ pub struct Pools {
 impl Pools {
     /// Build both pools lazily: the server starts (and `/health` can say 503) even when the
     /// database is down at start-up.
-    pub fn connect_lazy(options: PgConnectOptions, pool_size: u32) -> Pools {
-        let main = PgPoolOptions::new()
+    pub fn connect_lazy(options: PgConnectOptions, pool_size: u32, limits: &Limits) -> Pools {
+        let main = Self::main_pool(pool_size).connect_lazy_with(read_first(&options, limits));
+        let plain = Self::main_pool(pool_size).connect_lazy_with(options.clone());
+        let health = PgPoolOptions::new()
             .max_connections(pool_size)
             // A call that cannot get a connection within 5 s is better told to retry than left
             // hanging behind long-running statements.
@@ -54,9 +63,6 @@ impl Pools {
             .test_before_acquire(false)
             // Idle connections are given back after 10 minutes: memory matters on a 4 GB Pi.
             .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(1800)))
-            .connect_lazy_with(options.clone());
-        let health = PgPoolOptions::new()
             // Two connections: a scrape and a probe at the same time never wait on each other.
             .max_connections(2)
             // Leaves room within /health's 1 s budget for the probe that says why no
@@ -75,11 +81,100 @@ impl Pools {
             .connect_lazy_with(options.application_name("coldquery-monitor"));
         Pools {
             main,
+            plain,
+            fast: Arc::new(AtomicBool::new(true)),
             health,
             monitor,
             known_down: Arc::new(AtomicBool::new(false)),
             last_probe: Arc::new(tokio::sync::Mutex::new(None)),
         }
+    }
+
+    fn main_pool(pool_size: u32) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(pool_size)
+            // A call that cannot get a connection within 5 s is better told to retry than left
+            // hanging behind long-running statements.
+            .acquire_timeout(Duration::from_secs(5))
+            // No ping per acquire: it costs a round trip on every call. A dead connection fails
+            // at its first statement, before anything ran, and the call retries once on a
+            // fresh one.
+            .test_before_acquire(false)
+            // Idle connections are given back after 10 minutes: memory matters on a 4 GB Pi.
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(1800)))
+    }
+
+    /// The pool that serves tool calls (and the catalog snapshot).
+    pub fn pool(&self) -> &PgPool {
+        if self.fast_reads() {
+            &self.main
+        } else {
+            &self.plain
+        }
+    }
+
+    /// Whether pooled connections carry the read-first startup options, so that a read may
+    /// run as one autocommit statement.
+    pub fn fast_reads(&self) -> bool {
+        self.fast.load(Ordering::Relaxed)
+    }
+
+    /// Close every pool.
+    pub async fn close(&self) {
+        self.main.close().await;
+        self.plain.close().await;
+        self.monitor.close().await;
+        self.health.close().await;
+    }
+
+    /// The main pool's startup options were refused: fall back to plain connections for the
+    /// rest of the process's life, and say so once.
+    fn refuse_fast(&self, e: &sqlx::Error) {
+        if self.fast.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                error = %e,
+                "the database refused ColdQuery's startup options (default_transaction_read_only, \
+                 statement_timeout, lock_timeout, client_connection_check_interval); falling back \
+                 to plain connections: every read now costs 3 round trips (BEGIN READ ONLY … \
+                 ROLLBACK) instead of 1"
+            );
+        }
+    }
+}
+
+/// The startup options of the main pool's connections: every transaction is read-only unless
+/// it says `BEGIN READ WRITE`, the configured timeouts hold without a `SET LOCAL`, and a
+/// statement whose client went away (the call was cancelled or timed out, and ColdQuery closed
+/// the connection) is stopped by PostgreSQL within a second.
+fn read_first(options: &PgConnectOptions, limits: &Limits) -> PgConnectOptions {
+    options.clone().options([
+        ("default_transaction_read_only", "on".to_owned()),
+        (
+            "statement_timeout",
+            limits.statement_timeout.as_millis().max(1).to_string(),
+        ),
+        (
+            "lock_timeout",
+            limits.lock_timeout.as_millis().max(1).to_string(),
+        ),
+        ("client_connection_check_interval", "1000".to_owned()),
+    ])
+}
+
+/// Whether a connection attempt failed because the server (or a pooler such as PgBouncer) does
+/// not accept one of our startup options.
+fn is_startup_option_refusal(e: &sqlx::Error) -> bool {
+    match e.as_database_error() {
+        Some(d) => {
+            let msg = d.message();
+            (matches!(
+                d.code().as_deref(),
+                Some("42704" | "22023" | "08P01" | "42501")
+            ) && msg.contains("parameter"))
+                || msg.contains("unsupported startup parameter")
+        }
+        None => false,
     }
 }
 
@@ -103,10 +198,11 @@ impl PooledTx {
         read_only: bool,
         limits: &Limits,
     ) -> Result<PooledTx, ToolError> {
+        // Main-pool connections start read-only: a write says so.
         let begin = if read_only {
             "BEGIN READ ONLY"
         } else {
-            "BEGIN"
+            "BEGIN READ WRITE"
         };
         // The backend pid rides along in the same round trip: it is what a cancel request
         // needs if this call is abandoned mid-statement.
@@ -114,7 +210,7 @@ impl PooledTx {
             "{begin}; {}; SELECT pg_backend_pid()",
             limits.set_local_sql()
         );
-        let (conn, pid) = acquire_prepared(pools, &pools.main, &sql).await?;
+        let (conn, pid) = acquire_prepared(pools, pools.pool(), &sql).await?;
         Ok(PooledTx {
             conn,
             open: true,
@@ -204,6 +300,55 @@ impl Drop for PooledTx {
     }
 }
 
+/// Run a read as one autocommit statement on a main-pool connection: one round trip for a
+/// cached statement (Bind/Execute/Sync), no `BEGIN`, no clean-up. The connection's startup
+/// options ([`read_first`]) make its implicit transaction read-only and bound it by the
+/// configured timeouts; the policy point lets only statements whose every function is reviewed
+/// built-in or default-extension code come here, so nothing the statement does outlives it.
+///
+/// If the call is dropped mid-statement (cancelled, or past its client deadline) the
+/// connection is closed, not returned, and PostgreSQL stops the statement when it next checks
+/// its client (`client_connection_check_interval`, 1 s). A connection that died while idle in
+/// the pool (a database restart) fails before anything ran; the read is tried once more on a
+/// fresh one (see `pg_query read`).
+pub struct OneShotRead {
+    conn: PoolConnection<Postgres>,
+    done: bool,
+}
+
+impl OneShotRead {
+    /// A main-pool connection for one read; `retry` after the previous one was found dead.
+    pub async fn acquire(pools: &Pools, retry: bool) -> Result<OneShotRead, ToolError> {
+        let pool = pools.pool();
+        if (retry || pools.known_down.load(Ordering::Relaxed)) && pool.num_idle() == 0 {
+            probe_or_clear(pools).await?;
+        }
+        Ok(OneShotRead {
+            conn: acquire(pools, pool).await?,
+            done: false,
+        })
+    }
+
+    /// The connection, for the executor.
+    pub fn conn(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.conn
+    }
+
+    /// The statement ended (with rows or with an error PostgreSQL reported): the connection
+    /// is idle and goes back to the pool. Without this, dropping closes it.
+    pub fn finish(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for OneShotRead {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// A pooled connection used **outside** any transaction block, for the few statements
 /// PostgreSQL refuses inside one (`VACUUM`, `REINDEX DATABASE`, `… CONCURRENTLY`).
 ///
@@ -226,11 +371,11 @@ impl AutocommitConn {
     pub async fn acquire(pools: &Pools, limits: &Limits) -> Result<AutocommitConn, ToolError> {
         // Only numbers from our configuration go into this text.
         let sql = format!(
-            "SET statement_timeout = {}; SET lock_timeout = {}; SELECT pg_backend_pid()",
+            "SET default_transaction_read_only = off; SET statement_timeout = {}; SET lock_timeout = {}; SELECT pg_backend_pid()",
             limits.statement_timeout.as_millis().max(1),
             limits.lock_timeout.as_millis().max(1)
         );
-        let (conn, pid) = acquire_prepared(pools, &pools.main, &sql).await?;
+        let (conn, pid) = acquire_prepared(pools, pools.pool(), &sql).await?;
         Ok(AutocommitConn {
             conn,
             dirty: true,
@@ -268,7 +413,7 @@ impl AutocommitConn {
     async fn release(mut self) {
         if simple(
             &mut self.conn,
-            "RESET statement_timeout; RESET lock_timeout",
+            "RESET default_transaction_read_only; RESET statement_timeout; RESET lock_timeout",
         )
         .await
         .is_ok()
@@ -353,6 +498,10 @@ async fn acquire(pools: &Pools, pool: &PgPool) -> Result<PoolConnection<Postgres
     };
     match reached {
         Ok(conn) => Ok(conn),
+        Err(e) if std::ptr::eq(pool, &pools.main) && is_startup_option_refusal(&e) => {
+            pools.refuse_fast(&e);
+            Box::pin(self::acquire(pools, &pools.plain)).await
+        }
         Err(e) => Err(acquire_error(pools, e).await),
     }
 }
@@ -424,7 +573,7 @@ async fn shared_probe(pools: &Pools) -> Option<String> {
     {
         return why.clone();
     }
-    let why = unreachable_reason(&pools.main)
+    let why = unreachable_reason(pools.pool())
         .await
         .map(|e| crate::error::unreachable_kind(&e));
     *last = Some((Instant::now(), why.clone()));

@@ -73,7 +73,7 @@ fn describe(e: &sqlx::Error) -> String {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let pool = &state.pools.main;
+    let pool = state.pools.pool();
     let size = pool.size() as u64;
     let idle = pool.num_idle() as u64;
     let g = Gauges {

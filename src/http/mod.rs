@@ -26,7 +26,12 @@ use crate::state::AppState;
 /// Build the router. `ct` is cancelled at shutdown; rmcp closes its sessions when it is.
 pub fn router(state: AppState, ct: CancellationToken) -> Router {
     let cfg = &state.config;
-    let mut mcp_config = StreamableHttpServerConfig::default().with_cancellation_token(ct.clone());
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(ct.clone())
+        // A stateless (2026-07-28) call whose handler sends nothing before its result gets a
+        // plain JSON response instead of an SSE stream; progress or log notifications switch
+        // that call back to SSE, so nothing is lost.
+        .with_json_response(true);
     // `*` means "accept any": rmcp treats an empty Host list as "no check".
     mcp_config = if cfg.allowed_hosts.iter().any(|h| h.trim() == "*") {
         mcp_config.disable_allowed_hosts()

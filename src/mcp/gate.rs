@@ -42,6 +42,7 @@ pub(crate) async fn authorize_operations(
         commit: false,
         close_connection: false,
         explain: None,
+        one_statement: false,
     };
     // Each operation is checked as if authorized, so that a refusal names its operation;
     // whether writes may commit at all is decided once, below.

@@ -143,9 +143,38 @@ pub(crate) fn refused(r: classify::Refusal) -> ToolError {
 async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
-    authorize(state, Action::Read, &parsed, authority(args, false)).await?;
+    let plan = authorize(state, Action::Read, &parsed, authority(args, false)).await?;
     let st = &StatementRef::from(&parsed);
     let params = &args.params.clone().unwrap_or_default();
+    if plan.one_statement && state.pools.fast_reads() {
+        // One round trip: the connection is read-only and time-bounded from its start-up.
+        let rows = retry_stale(limits, |limits: Limits| async move {
+            let limits = &limits;
+            let mut retry = false;
+            loop {
+                let mut c = crate::db::OneShotRead::acquire(&state.pools, retry).await?;
+                let res = with_deadline(
+                    limits,
+                    run_statement(c.conn(), sql, st, params, limits, RowMode::Read),
+                )
+                .await;
+                match res {
+                    // A connection that died idle in the pool: nothing ran; once more.
+                    Err(e) if e.is_lost_connection() && !retry => retry = true,
+                    // Dropping a lost (or timed-out) connection closes it.
+                    Err(e) if e.is_lost_connection() || matches!(e, ToolError::Timeout(_)) => {
+                        return Err(e);
+                    }
+                    res => {
+                        c.finish();
+                        return res;
+                    }
+                }
+            }
+        })
+        .await?;
+        return Ok(rowset_json(&rows, limits));
+    }
     let rows = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
         let mut tx = PooledTx::begin(&state.pools, true, limits).await?;

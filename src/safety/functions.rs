@@ -23,7 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::scan::QualName;
+use super::scan::{Found, QualName};
 
 /// Where a function comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,37 @@ impl Catalog {
         self.candidates(name).iter().any(|f| {
             f.origin == Origin::User && !matches!(f.language.as_str(), "sql" | "c" | "internal")
         })
+    }
+
+    /// Whether every function `found` may reach is code reviewed to leave nothing behind on
+    /// the connection once the statement ends: a built-in on the default allowlist or a member
+    /// of a default extension. User-defined functions, functions allowed one by one
+    /// (`COLDQUERY_ALLOWED_FUNCTIONS`) and members of extensions the operator added are not
+    /// (their code may take a session advisory lock or change a setting for the session).
+    pub(crate) fn only_reviewed_code(&self, found: &Found, rules: &Rules) -> bool {
+        let reviewed = |f: &&Function| match &f.origin {
+            Origin::Builtin => {
+                !Rules::named(&rules.functions, f)
+                    && (matches!(f.volatility, 'i' | 's')
+                        || BUILTIN_VOLATILE_ALLOWED.contains(&f.name.as_str()))
+            }
+            Origin::Extension(e) => DEFAULT_EXTENSIONS.contains(&e.as_str()),
+            Origin::User => false,
+        };
+        let field_calls = found.field_calls.iter().map(|n| QualName {
+            schema: None,
+            name: n.clone(),
+        });
+        found
+            .calls
+            .iter()
+            .cloned()
+            .chain(field_calls)
+            .all(|name| self.candidates(&name).iter().all(reviewed))
+            && found.operators.iter().all(|op| {
+                self.operator_candidates(op)
+                    .is_some_and(|c| c.iter().all(reviewed))
+            })
     }
 
     /// Whether `schema` is one an unqualified name resolves in.

@@ -66,6 +66,12 @@ pub(crate) struct Plan {
     pub(crate) close_connection: bool,
     /// For explain: what is being explained.
     pub(crate) explain: Option<ExplainTarget>,
+    /// A read whose every function is reviewed built-in or default-extension code, so that
+    /// nothing it does can outlive the statement: it may run as one autocommit statement on a
+    /// read-only connection, with no transaction to roll back and no clean-up afterwards.
+    /// A call of a user-defined function (whose body can take a session advisory lock or
+    /// `set_config(…, false)`) keeps the BEGIN READ ONLY … ROLLBACK form and its clean-up.
+    pub(crate) one_statement: bool,
 }
 
 /// Why the policy said no.
@@ -120,6 +126,7 @@ pub(crate) fn authorize(
                 commit: false,
                 close_connection: false,
                 explain: None,
+                one_statement: cat.only_reviewed_code(parsed.found(), rules),
             }
         }
         Action::Write | Action::Operation if parsed.class() == StatementClass::Read => {
@@ -141,6 +148,7 @@ pub(crate) fn authorize(
                 commit: false,
                 close_connection: false,
                 explain: None,
+                one_statement: false,
             }
         }
         Action::Write | Action::Operation => {
@@ -182,6 +190,7 @@ pub(crate) fn authorize(
                 commit: false,
                 close_connection: false,
                 explain: Some(target),
+                one_statement: false,
             }
         }
         Action::Ddl(kind) => ddl_plan(parsed, kind, auth, cat, rules)?,
@@ -208,6 +217,7 @@ fn write_plan(
             commit: false,
             close_connection: false,
             explain: None,
+            one_statement: false,
         });
     }
     if !auth.may_write() {
@@ -231,6 +241,7 @@ fn write_plan(
         commit: !auth.session,
         close_connection: procedural || calls_procedural,
         explain: None,
+        one_statement: false,
     })
 }
 
@@ -297,6 +308,7 @@ fn ddl_plan(
         commit: auth.may_write() && !auth.session,
         close_connection: procedural,
         explain: None,
+        one_statement: false,
     })
 }
 
