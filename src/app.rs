@@ -40,6 +40,20 @@ impl App {
         };
         let pools = Pools::connect_lazy(options.clone(), config.pool_size, &limits);
         let metrics = Arc::new(Metrics::default());
+        let limits = Limits {
+            max_rows: config.max_rows as usize,
+            max_bytes: config.max_result_bytes,
+            statement_timeout: config.statement_timeout,
+            lock_timeout: config.lock_timeout,
+            fresh_statements: false,
+        };
+        let cursors = crate::db::cursors::Cursors::new(
+            options.clone(),
+            config.cursor_ttl,
+            config.max_cursors as usize,
+            limits,
+            pools.health.clone(),
+        );
         let sessions = Sessions::new(
             options.clone(),
             config.max_sessions,
@@ -48,7 +62,8 @@ impl App {
             metrics.clone(),
             pools.health.clone(),
         )
-        .with_max_per_owner(config.sessions_per_caller());
+        .with_max_per_owner(config.sessions_per_caller())
+        .with_cursors(cursors);
         let auth = crate::http::auth::AuthConfig::from_config(&config)
             .map_err(anyhow::Error::msg)
             .context("reading the bearer tokens")?;

@@ -118,6 +118,16 @@ pub struct Config {
     #[arg(long, env = "COLDQUERY_SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
+    /// Idle time after which a continuation cursor (next_cursor of a truncated read) is
+    /// closed (sliding).
+    #[arg(long, env = "COLDQUERY_CURSOR_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub cursor_ttl: Duration,
+
+    /// Open continuation cursors one caller may hold (each pooled one holds a connection);
+    /// separate from COLDQUERY_MAX_SESSIONS.
+    #[arg(long, env = "COLDQUERY_MAX_CURSORS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_cursors: u32,
+
     /// Server-side statement_timeout for every call (SET LOCAL).
     #[arg(long, env = "COLDQUERY_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub statement_timeout: Duration,

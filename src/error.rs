@@ -42,6 +42,9 @@ pub enum ToolError {
     /// Another call is using the session.
     #[error("{0}")]
     SessionBusy(String),
+    /// No such open cursor for this caller (unknown, foreign, expired, exhausted or closed).
+    #[error("{0}")]
+    CursorNotFound(String),
     /// A configured limit was reached (sessions, pool).
     #[error("{0}")]
     LimitExceeded(String),
@@ -96,6 +99,7 @@ impl ToolError {
             ToolError::SessionExpired(_) => "session_expired",
             ToolError::SessionLost(_) => "session_lost",
             ToolError::SessionBusy(_) => "session_busy",
+            ToolError::CursorNotFound(_) => "cursor_not_found",
             ToolError::LimitExceeded(_) => "limit_exceeded",
             ToolError::Timeout(_) => "timeout",
             ToolError::Database(_) => "database_error",
@@ -337,6 +341,7 @@ mod tests {
             (ToolError::SessionExpired("x".into()), "session_expired"),
             (ToolError::SessionLost("x".into()), "session_lost"),
             (ToolError::SessionBusy("x".into()), "session_busy"),
+            (ToolError::CursorNotFound("x".into()), "cursor_not_found"),
             (ToolError::LimitExceeded("x".into()), "limit_exceeded"),
             (ToolError::Timeout("x".into()), "timeout"),
             (ToolError::Unavailable("x".into()), "unavailable"),

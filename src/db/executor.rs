@@ -150,7 +150,7 @@ fn quote_ident(name: &str) -> String {
 
 /// Build `SELECT q.c1, q.c2::text, … FROM (<sql>) AS q(c1, c2, …)` (or the CTE form for DML
 /// with RETURNING), casting the columns we cannot decode natively to their text form.
-fn cast_wrapper(
+pub(crate) fn cast_wrapper(
     inner: &str,
     cols: &[(String, PgTypeInfo)],
     cte: bool,

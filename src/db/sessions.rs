@@ -14,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::OwnedMutexGuard;
 
+use crate::db::cursors::Cursors;
 use crate::db::executor::Limits;
 use crate::error::{DbError, ToolError};
 use crate::http::caller::digest;
@@ -130,6 +131,9 @@ struct Inner {
     limits: Limits,
     metrics: Arc<Metrics>,
     cancel_pool: PgPool,
+    /// Continuation cursors: closed with their MCP session, their pg_tx session and at
+    /// shutdown, by the same hooks as sessions.
+    cursors: Cursors,
 }
 
 /// The session manager; cheap to clone.
@@ -176,6 +180,13 @@ impl Sessions {
     ) -> Sessions {
         // Second line of defence: should our reaper ever fail, PostgreSQL itself ends a
         // transaction left idle a minute past the TTL.
+        let cursors = Cursors::new(
+            options.clone(),
+            Duration::from_secs(60),
+            4,
+            limits,
+            cancel_pool.clone(),
+        );
         let idle_ms = (ttl + Duration::from_secs(60)).as_millis().to_string();
         // The statement and lock timeouts are the connection's own from its first byte, not
         // only `SET LOCAL` at begin: there is no moment in a session's life without them.
@@ -198,8 +209,32 @@ impl Sessions {
                 limits,
                 metrics,
                 cancel_pool,
+                cursors,
             }),
         }
+    }
+
+    /// Use `cursors` as the continuation-cursor registry (built from COLDQUERY_CURSOR_TTL and
+    /// COLDQUERY_MAX_CURSORS). Call before the manager is shared.
+    pub fn with_cursors(mut self, cursors: Cursors) -> Sessions {
+        Arc::get_mut(&mut self.inner)
+            .expect("the cursors are set before the session manager is shared")
+            .cursors = cursors;
+        self
+    }
+
+    /// The continuation-cursor registry.
+    pub fn cursors(&self) -> &Cursors {
+        &self.inner.cursors
+    }
+
+    /// Whether `id` is an open session (of anyone).
+    pub fn is_open(&self, id: &str) -> bool {
+        self.inner
+            .map
+            .lock()
+            .map(|m| m.contains_key(id))
+            .unwrap_or(false)
     }
 
     /// Set how many sessions one owner may hold (`COLDQUERY_MAX_SESSIONS_PER_CALLER`; the
@@ -464,6 +499,7 @@ impl Sessions {
     }
 
     fn bury(&self, slot: &Slot, tomb: Tombstone) {
+        self.inner.cursors.forget_session(&slot.id);
         self.inner
             .map
             .lock()
@@ -505,6 +541,7 @@ impl Sessions {
 
     /// Roll back and close every handle of `owner` (MCP session ended). Idempotent.
     pub async fn close_owned_by(&self, owner: &str) {
+        self.inner.cursors.close_owned_by(owner).await;
         let slots: Vec<Arc<Slot>> = {
             let mut map = self.inner.map.lock().expect("session map lock");
             let ids: Vec<String> = map
@@ -529,6 +566,7 @@ impl Sessions {
     /// Roll back and close every handle opened from MCP session `mcp_session` (its client sent
     /// DELETE), whoever owns them; their owner's next use hears why. Idempotent.
     pub async fn close_created_in(&self, mcp_session: &str) {
+        self.inner.cursors.close_created_in(mcp_session).await;
         let slots: Vec<Arc<Slot>> = self
             .inner
             .map
@@ -566,6 +604,7 @@ impl Sessions {
 
     /// Roll back and close every open handle (graceful shutdown).
     pub async fn close_all(&self) {
+        self.inner.cursors.close_all().await;
         let slots: Vec<Arc<Slot>> = self
             .inner
             .map
@@ -620,6 +659,8 @@ impl Sessions {
         &self,
         stop: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        // Cursors have their own TTL, so their own reaper (stopped by the same token).
+        let _cursor_reaper = self.inner.cursors.spawn_reaper(stop.clone());
         let me = self.clone();
         // Check often enough that a handle never outlives its TTL by more than a quarter of it
         // (and at most 15 s), without spinning for tiny test TTLs.
@@ -798,6 +839,7 @@ impl SessionGuard {
     pub async fn finish(mut self, commit: bool) -> Result<bool, ToolError> {
         let failed = self.failure();
         let id = self.slot.id.clone();
+        self.sessions.inner.cursors.forget_session(&id);
         self.sessions
             .inner
             .map

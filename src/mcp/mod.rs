@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod complete;
+pub(crate) mod cursor;
 pub(crate) mod gate;
 pub mod monitor;
 pub mod progress;

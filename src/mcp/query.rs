@@ -39,6 +39,8 @@ pub struct QueryArgs {
     pub operations: Option<Vec<Operation>>,
     /// Row cap for this call (clamped to the server's).
     pub max_rows: Option<u64>,
+    /// `fetch` / `close_cursor`: a `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 /// One statement of a `transaction`.
@@ -53,7 +55,14 @@ pub struct Operation {
 }
 
 /// The actions, for the schema and for error messages.
-pub const ACTIONS: &[&str] = &["read", "write", "explain", "transaction"];
+pub const ACTIONS: &[&str] = &[
+    "read",
+    "write",
+    "explain",
+    "transaction",
+    "fetch",
+    "close_cursor",
+];
 
 /// Run one `pg_query` call. Returns the structured result.
 pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<Value, ToolError> {
@@ -65,14 +74,23 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
             ACTIONS.join(", ")
         )));
     }
+    // A cursor knows where it lives (its own connection or a session): no session_id needed.
+    match args.action.as_str() {
+        "fetch" => return crate::mcp::cursor::fetch(state, caller, &args).await,
+        "close_cursor" => return crate::mcp::cursor::close(state, caller, &args).await,
+        _ => {}
+    }
     if let Some(id) = args.session_id.as_deref() {
         let mut g = state.sessions.acquire(&caller.owner, id).await?;
-        let mut out = bounded(&mut g, async |g| in_session(state, g, &args, &limits).await).await?;
+        let mut out = bounded(&mut g, async |g| {
+            in_session(state, caller, g, &args, &limits).await
+        })
+        .await?;
         out["session"] = g.view();
         return Ok(out);
     }
     match args.action.as_str() {
-        "read" => read(state, &args, &limits).await,
+        "read" => read(state, caller, &args, &limits).await,
         "write" => write(state, &args, &limits).await,
         "explain" => explain(state, &args, &limits).await,
         "transaction" => transaction(state, &args, &limits).await,
@@ -140,7 +158,12 @@ pub(crate) fn refused(r: classify::Refusal) -> ToolError {
     }
 }
 
-async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    args: &QueryArgs,
+    limits: &Limits,
+) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     let plan = authorize(state, Action::Read, &parsed, authority(args, false)).await?;
@@ -189,7 +212,8 @@ async fn read(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Val
         res
     })
     .await?;
-    Ok(rowset_json(&rows, limits))
+    // A truncated result continues as a cursor (next_cursor).
+    Ok(crate::mcp::cursor::continue_pooled(state, caller, sql, st, params, limits, rows).await)
 }
 
 /// Run a pooled call, and once more with fresh statements if it failed only because a cached
@@ -557,6 +581,7 @@ async fn savepoint_scope<T>(
 /// pg_query inside a pg_tx session.
 async fn in_session(
     state: &AppState,
+    caller: &Caller,
     g: &mut SessionGuard,
     args: &QueryArgs,
     limits: &Limits,
@@ -574,7 +599,19 @@ async fn in_session(
                 run_statement(c, sql, &st, &params, limits, RowMode::Read).await
             })
             .await?;
-            Ok(rowset_json(&rows, limits))
+            crate::mcp::cursor::continue_in_session(
+                state,
+                caller,
+                g,
+                crate::mcp::cursor::ReadCall {
+                    sql,
+                    st: &st,
+                    params: &params,
+                },
+                limits,
+                rows,
+            )
+            .await
         }
         "write" => {
             let sql = require_sql(args)?;

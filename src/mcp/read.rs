@@ -15,7 +15,15 @@ use crate::safety::classify::{self, ExplainTarget, StatementClass};
 
 /// The actions of `pg_read`.
 pub const ACTIONS: &[&str] = &[
-    "query", "explain", "list", "describe", "stats", "settings", "tx_list",
+    "query",
+    "explain",
+    "fetch",
+    "close_cursor",
+    "list",
+    "describe",
+    "stats",
+    "settings",
+    "tx_list",
 ];
 
 /// For each action: the tool and action that serve it, and the arguments it accepts (besides
@@ -34,6 +42,8 @@ const ROUTES: &[(&str, &str, &str, &[&str])] = &[
         "explain",
         &["sql", "params", "session_id"],
     ),
+    ("fetch", "pg_query", "fetch", &["cursor", "max_rows"]),
+    ("close_cursor", "pg_query", "close_cursor", &["cursor"]),
     (
         "list",
         "pg_schema",
@@ -199,6 +209,8 @@ mod tests {
         let cases = [
             ("query", "pg_query", "read"),
             ("explain", "pg_query", "explain"),
+            ("fetch", "pg_query", "fetch"),
+            ("close_cursor", "pg_query", "close_cursor"),
             ("list", "pg_schema", "list"),
             ("describe", "pg_schema", "describe"),
             ("stats", "pg_admin", "stats"),

@@ -40,7 +40,8 @@ const PG_QUERY_DESCRIPTION: &str = "Run SQL, one statement a call; values go in 
 - write: INSERT/UPDATE/DELETE/MERGE/CALL/DO. Default-deny: needs autocommit: true or a session_id; dry_run: true reports rows_affected and rolls back.
 - explain: JSON plan and summary; analyze: true executes it (writes roll back).
 - transaction: operations [{sql, params}], all or nothing; writes need autocommit: true.
-Rows: {columns, rows:[[…]], row_count, truncated}; truncated means narrow the query. Errors start with a category (policy_denied, invalid_input, …) and say what to do.
+- fetch: next page (cursor: a next_cursor; max_rows); close_cursor ends one.
+Rows: {columns, rows:[[…]], row_count, truncated, next_cursor}. Errors start with a category (policy_denied, invalid_input, …) and say what to do.
 Example: {\"action\":\"write\",\"sql\":\"DELETE FROM t WHERE id = $1\",\"params\":[5],\"autocommit\":true}";
 
 const PG_SCHEMA_DESCRIPTION: &str = "Database structure and DDL.
@@ -60,7 +61,7 @@ const PG_TX_DESCRIPTION: &str = "Transactions spanning tool calls, each on its o
 - commit / rollback: end it (commit of a failed transaction reports the rollback).
 - savepoint / release / rollback_to: savepoint_name.
 - list: your open sessions.
-Pass session_id to the other tools to work inside it. Idle sessions are rolled back after the TTL (30 min default): always commit or rollback.
+Pass session_id to the other tools to work inside it. Idle sessions roll back after the TTL (30 min default): always commit or rollback.
 Example: {\"action\":\"commit\",\"session_id\":\"tx_…\"}";
 
 const PG_MONITOR_DESCRIPTION: &str = "Observe the server (read-only).
@@ -76,6 +77,7 @@ const PG_READ_DESCRIPTION: &str =
     "Every read, in one read-only tool that changes nothing (clients may run it without asking).
 - query: a SELECT/WITH/VALUES/TABLE/SHOW, as pg_query read (sql, params, max_rows).
 - explain: its plan, not run (sql, params).
+- fetch / close_cursor: as pg_query.
 - list / describe: as pg_schema (target, schema, pattern, limit, offset, include_system; name).
 - stats / settings: as pg_admin (table; setting_name, category, pattern).
 - tx_list: your pg_tx sessions.
@@ -122,7 +124,8 @@ fn pg_query_input_schema() -> Value {
         "dry_run": boolean(),
         "analyze": boolean(),
         "operations": {"type": "array", "items": {"type": "object", "properties": {"sql": string(), "params": params()}, "required": ["sql"]}},
-        "max_rows": {"type": "integer"}
+        "max_rows": {"type": "integer"},
+        "cursor": string()
     }))
 }
 
@@ -189,6 +192,7 @@ fn pg_read_input_schema() -> Value {
         "sql": string(),
         "params": params(),
         "max_rows": {"type": "integer"},
+        "cursor": string(),
         "session_id": string(),
         // Its values are listed once, in pg_schema's schema: the list is paid for per conversation.
         "target": string(),
