@@ -196,7 +196,10 @@ async fn read(
             }
         })
         .await?;
-        return Ok(rowset_json(&rows, limits));
+        return Ok(crate::mcp::cursor::continue_pooled(
+            state, caller, sql, st, params, limits, rows,
+        )
+        .await);
     }
     let rows = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
