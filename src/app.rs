@@ -40,13 +40,6 @@ impl App {
         };
         let pools = Pools::connect_lazy(options.clone(), config.pool_size, &limits);
         let metrics = Arc::new(Metrics::default());
-        let limits = Limits {
-            max_rows: config.max_rows as usize,
-            max_bytes: config.max_result_bytes,
-            statement_timeout: config.statement_timeout,
-            lock_timeout: config.lock_timeout,
-            fresh_statements: false,
-        };
         let cursors = crate::db::cursors::Cursors::new(
             options.clone(),
             config.cursor_ttl,
