@@ -255,17 +255,7 @@ impl Cursors {
         params: &[Value],
         limits: &Limits,
     ) -> Result<(RowSet, Option<String>), ToolError> {
-        let connect = PgConnection::connect_with(&self.inner.options);
-        let mut conn = match tokio::time::timeout(Duration::from_secs(5), connect).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(ToolError::unreachable(&e)),
-            Err(_) => {
-                return Err(ToolError::Unavailable(
-                    "could not open a cursor connection within 5s; check GET /health and retry"
-                        .into(),
-                ));
-            }
-        };
+        let mut conn = super::sessions::connect_dedicated(&self.inner.options, "cursor").await?;
         let sql = format!(
             "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ; {}; SELECT pg_backend_pid()",
             self.inner.limits.set_local_sql()

@@ -359,18 +359,7 @@ impl Sessions {
         isolation: Isolation,
         read_only: bool,
     ) -> Result<Arc<Slot>, ToolError> {
-        let connect = PgConnection::connect_with(&self.inner.options);
-        let mut conn = match tokio::time::timeout(Duration::from_secs(5), connect).await {
-            Ok(Ok(c)) => c,
-            // A failed connect is the database being unreachable, not a statement error.
-            Ok(Err(e)) => return Err(ToolError::unreachable(&e)),
-            Err(_) => {
-                return Err(ToolError::Unavailable(
-                    "could not open a session connection within 5s; check GET /health and retry"
-                        .into(),
-                ));
-            }
-        };
+        let mut conn = connect_dedicated(&self.inner.options, "session").await?;
         let sql = format!(
             "BEGIN ISOLATION LEVEL {}{}; {}; SELECT pg_backend_pid()",
             isolation.sql(),
@@ -965,6 +954,21 @@ pub async fn cancel_backend(pool: &PgPool, pid: i32) {
             pid,
             "could not send a cancel request for an abandoned statement"
         ),
+    }
+}
+
+/// Open a dedicated connection (a `pg_tx` session's or a cursor's, `what`), within 5 s. A
+/// failed connect is the database being unreachable, not a statement error.
+pub(crate) async fn connect_dedicated(
+    options: &sqlx::postgres::PgConnectOptions,
+    what: &str,
+) -> Result<PgConnection, ToolError> {
+    match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(options)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(ToolError::unreachable(&e)),
+        Err(_) => Err(ToolError::Unavailable(format!(
+            "could not open a {what} connection within 5s; check GET /health and retry"
+        ))),
     }
 }
 
