@@ -9,6 +9,7 @@ pub mod cursors;
 pub mod executor;
 pub mod per_caller;
 pub mod sessions;
+pub mod spares;
 pub mod values;
 
 use std::sync::Arc;
