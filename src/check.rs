@@ -45,12 +45,102 @@ pub async fn warn_about_privileges(pool: &sqlx::PgPool) {
     }
 }
 
+/// One caller role as the catalog sees it: whether it exists, whether the login role may
+/// switch to it, and the attributes that defeat grants and row-level security. `$2` is the
+/// privilege `pg_has_role` checks: `SET` on PostgreSQL 16 and later (where membership can be
+/// granted without it), `MEMBER` before.
+const CALLER_ROLE_QUERY: &str = "SELECT r.oid IS NOT NULL, \
+     r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, $2), \
+     coalesce(r.rolsuper, false), coalesce(r.rolbypassrls, false) \
+     FROM (SELECT $1::text AS name) n LEFT JOIN pg_roles r ON r.rolname = n.name";
+
+/// Report each caller role (`who` gets it: a token, a Tailscale login, the default role);
+/// `false` when one is missing or the login role `login` may not `SET ROLE` to it.
+async fn check_roles(
+    conn: &mut sqlx::PgConnection,
+    login: &str,
+    roles: &[(String, crate::db::roles::Role)],
+) -> bool {
+    if roles.is_empty() {
+        return true;
+    }
+    let version: i32 = match sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "  FAIL caller roles: {}",
+                crate::error::ToolError::from_sqlx(e, 0)
+            );
+            return false;
+        }
+    };
+    let privilege = if version >= 160000 { "SET" } else { "MEMBER" };
+    let mut ok = true;
+    for (who, role) in roles {
+        let name = role.name();
+        let row = sqlx::query(CALLER_ROLE_QUERY)
+            .bind(name)
+            .bind(privilege)
+            .fetch_one(&mut *conn)
+            .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                eprintln!(
+                    "  FAIL role {name} ({who}): {}",
+                    crate::error::ToolError::from_sqlx(e, 0)
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let (exists, grantable, superuser, bypass): (bool, bool, bool, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if !exists {
+            eprintln!(
+                "  FAIL role {name} ({who}) does not exist: CREATE ROLE {role} NOLOGIN; GRANT {role} TO {login}"
+            );
+            ok = false;
+            continue;
+        }
+        if !grantable {
+            eprintln!(
+                "  FAIL role {name} ({who}): the login role {login} may not SET ROLE to it: GRANT {role} TO {login}"
+            );
+            ok = false;
+            continue;
+        }
+        eprintln!("  ok   role {name} ({who}): exists, {login} may SET ROLE to it");
+        if superuser {
+            eprintln!(
+                "  WARN role {name} ({who}) is a SUPERUSER: grants and row-level security do not bind it"
+            );
+        }
+        if bypass {
+            eprintln!(
+                "  WARN role {name} ({who}) has BYPASSRLS: row-level security does not apply to it"
+            );
+        }
+    }
+    ok
+}
+
 /// Run the check and return the process exit code.
 pub async fn run(config: &Config) -> ExitCode {
     eprintln!("coldquery {} check", env!("CARGO_PKG_VERSION"));
     eprintln!("  database: {}", config.database_label());
     let options = match config.connect_options() {
         Ok(o) => o,
+        Err(e) => {
+            eprintln!("  FAIL configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let auth = match crate::http::auth::AuthConfig::from_config(config) {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("  FAIL configuration: {e}");
             return ExitCode::FAILURE;
@@ -93,7 +183,12 @@ pub async fn run(config: &Config) -> ExitCode {
                     "  WARN role {user} has BYPASSRLS: row-level security does not apply to it"
                 );
             }
+            let roles_ok = check_roles(&mut conn, &user, &auth.mapped_roles()).await;
             let _ = conn.close().await;
+            if !roles_ok {
+                eprintln!("  result: NOT usable (a caller role cannot be used; see above)");
+                return ExitCode::FAILURE;
+            }
             eprintln!("  result: usable");
             ExitCode::SUCCESS
         }

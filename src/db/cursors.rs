@@ -23,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{AssertSqlSafe, Column, Connection, Executor, PgConnection, Row, SqlSafeStr, Statement};
 
 use crate::db::executor::{self, Limits, RowMode, RowSet, StatementRef, run_statement};
+use crate::db::roles::Role;
 use crate::db::sessions::cancel_backend;
 use crate::db::values;
 use crate::error::ToolError;
@@ -245,7 +246,8 @@ impl Cursors {
     }
 
     /// Open a cursor of a pooled read on a dedicated connection and return its first page,
-    /// with the handle when rows remain. `original` is the caller's SQL (error positions).
+    /// with the handle when rows remain. `original` is the caller's SQL (error positions);
+    /// `role` the caller's role, if any.
     pub async fn open_dedicated(
         &self,
         res: Reservation,
@@ -254,11 +256,14 @@ impl Cursors {
         st: &StatementRef,
         params: &[Value],
         limits: &Limits,
+        role: Option<&Role>,
     ) -> Result<(RowSet, Option<String>), ToolError> {
         let mut conn = super::sessions::connect_dedicated(&self.inner.options, "cursor").await?;
+        // Under the caller's role, like the read it continues: its pages show what it may see.
         let sql = format!(
-            "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ; {}; SELECT pg_backend_pid()",
-            self.inner.limits.set_local_sql()
+            "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ; {}{}; SELECT pg_backend_pid()",
+            self.inner.limits.set_local_sql(),
+            super::roles::set_local_sql(role)
         );
         let deadline = limits.client_deadline();
         let name = Self::new_name()?;
