@@ -103,6 +103,16 @@ pub struct Cursors {
 pub struct Reservation {
     cursors: Cursors,
     owner: String,
+    /// The caller's role: a dedicated cursor connection runs as it.
+    role: Option<Role>,
+}
+
+impl Reservation {
+    /// The cursor is the caller's running as `role` (`None`: the login role).
+    pub fn as_role(mut self, role: Option<&Role>) -> Reservation {
+        self.role = role.cloned();
+        self
+    }
 }
 
 impl Drop for Reservation {
@@ -201,6 +211,7 @@ impl Cursors {
         Some(Reservation {
             cursors: self.clone(),
             owner: owner.to_owned(),
+            role: None,
         })
     }
 
@@ -247,7 +258,7 @@ impl Cursors {
 
     /// Open a cursor of a pooled read on a dedicated connection and return its first page,
     /// with the handle when rows remain. `original` is the caller's SQL (error positions);
-    /// `role` the caller's role, if any.
+    /// the connection runs as the reservation's role ([`Reservation::as_role`]).
     pub async fn open_dedicated(
         &self,
         res: Reservation,
@@ -256,14 +267,13 @@ impl Cursors {
         st: &StatementRef,
         params: &[Value],
         limits: &Limits,
-        role: Option<&Role>,
     ) -> Result<(RowSet, Option<String>), ToolError> {
         let mut conn = super::sessions::connect_dedicated(&self.inner.options, "cursor").await?;
         // Under the caller's role, like the read it continues: its pages show what it may see.
         let sql = format!(
             "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ; {}{}; SELECT pg_backend_pid()",
             self.inner.limits.set_local_sql(),
-            super::roles::set_local_sql(role)
+            super::roles::set_local_sql(res.role.as_ref())
         );
         let deadline = limits.client_deadline();
         let name = Self::new_name()?;

@@ -77,13 +77,12 @@ pub(crate) async fn continue_pooled(
     // later ones are one consistent result.
     match cursors
         .open_dedicated(
-            res,
+            res.as_role(caller.role()),
             caller.mcp_session.as_deref(),
             sql,
             st,
             params,
             limits,
-            caller.role(),
         )
         .await
     {
