@@ -316,6 +316,8 @@ impl Drop for PooledTx {
 /// options ([`read_first`]) make its implicit transaction read-only and bound it by the
 /// configured timeouts; the policy point lets only statements whose every function is reviewed
 /// built-in or default-extension code come here, so nothing the statement does outlives it.
+/// It runs as the login role: a caller with a role of its own never comes here (there is no
+/// transaction for its `SET LOCAL ROLE`); `pg_query read` gives it a [`PooledTx`] instead.
 ///
 /// If the call is dropped mid-statement (cancelled, or past its client deadline) the
 /// connection is closed, not returned, and PostgreSQL stops the statement when it next checks
