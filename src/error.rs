@@ -54,6 +54,9 @@ pub enum ToolError {
     /// PostgreSQL ran the statement and reported an error (boxed: it is the big variant).
     #[error("{}", .0.message)]
     Database(Box<DbError>),
+    /// The planner's estimate is over the cost ceiling: refused before it ran.
+    #[error("{}", .0.message)]
+    CostExceeded(Box<CostExceeded>),
     /// The database cannot be reached or the pool is exhausted: the operator must act.
     #[error("{0}")]
     Unavailable(String),
@@ -73,6 +76,19 @@ pub struct DbError {
     /// 1-based character position in the caller's SQL.
     pub position: Option<usize>,
     /// For `transaction`: the 0-based index of the failing operation.
+    pub operation_index: Option<usize>,
+}
+
+/// A statement priced over the cost ceiling (see [`crate::db::cost`]).
+#[derive(Debug)]
+pub struct CostExceeded {
+    /// What was over, the costliest plan nodes, and what to do.
+    pub message: String,
+    /// `{"total_cost", "plan_rows"}` as the planner estimated them.
+    pub estimate: Value,
+    /// `{"max_cost", "max_estimated_rows"}` the estimate was compared with.
+    pub ceiling: Value,
+    /// For `transaction`: the 0-based index of the operation refused.
     pub operation_index: Option<usize>,
 }
 
@@ -103,6 +119,7 @@ impl ToolError {
             ToolError::LimitExceeded(_) => "limit_exceeded",
             ToolError::Timeout(_) => "timeout",
             ToolError::Database(_) => "database_error",
+            ToolError::CostExceeded(_) => "cost_exceeded",
             ToolError::Unavailable(_) => "unavailable",
         }
     }
@@ -120,6 +137,11 @@ impl ToolError {
             }
             ToolError::InvalidInput(m) => {
                 ToolError::InvalidInput(format!("operation {index}: {m}"))
+            }
+            ToolError::CostExceeded(mut c) => {
+                c.message = format!("operation {index}: {}", c.message);
+                c.operation_index = Some(index);
+                ToolError::CostExceeded(c)
             }
             other => other,
         }
@@ -149,6 +171,13 @@ impl ToolError {
             put("hint", hint.as_ref().map(|s| json!(cap_error_text(s))));
             put("position", position.map(|p| json!(p)));
             put("operation_index", operation_index.map(|p| json!(p)));
+        }
+        if let ToolError::CostExceeded(c) = self {
+            o.insert("estimate".into(), c.estimate.clone());
+            o.insert("ceiling".into(), c.ceiling.clone());
+            if let Some(i) = c.operation_index {
+                o.insert("operation_index".into(), json!(i));
+            }
         }
         Value::Object(o)
     }

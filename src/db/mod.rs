@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod capped;
 pub(crate) mod catalog;
+pub mod cost;
 pub mod cursors;
 pub mod executor;
 pub mod per_caller;
