@@ -140,6 +140,11 @@ pub struct Config {
     #[arg(long, env = "COLDQUERY_MAX_ROWS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_rows: u64,
 
+    /// Connections kept open ahead for `pg_tx begin` (0: every begin connects). They count
+    /// against PostgreSQL's max_connections like any other.
+    #[arg(long, env = "COLDQUERY_SPARE_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub spare_connections: u16,
+
     /// Cost ceiling: a read, write or transaction operation whose planned total cost
     /// (PostgreSQL's planner units) is above this is refused before it runs (`cost_exceeded`).
     /// Unset: no ceiling.

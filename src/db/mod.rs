@@ -10,6 +10,7 @@ pub mod executor;
 pub mod per_caller;
 pub mod roles;
 pub mod sessions;
+pub mod spares;
 pub mod values;
 
 use std::sync::Arc;
