@@ -154,6 +154,11 @@ impl App {
             tokio::spawn(async move {
                 state.audit.migrate().await;
                 crate::check::warn_about_privileges(&state.pools.health).await;
+                crate::check::warn_about_caller_roles(
+                    &state.pools.health,
+                    &state.auth.mapped_roles(),
+                )
+                .await;
             })
         };
         let stop = shutdown.clone();
