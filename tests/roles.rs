@@ -831,6 +831,33 @@ async fn statements_that_would_leave_the_role_are_refused() {
             }
         }
     }
+    // A function's own SET clause switches the role while it runs (PostgreSQL checks the
+    // session user's membership, i.e. the login role's): refused in CREATE and ALTER alike.
+    for (action, sql) in [
+        (
+            "create",
+            "CREATE FUNCTION escape() RETURNS text LANGUAGE sql SET role = postgres \
+             AS 'SELECT current_user::text'",
+        ),
+        (
+            "create",
+            "CREATE FUNCTION escape() RETURNS text LANGUAGE sql \
+             SET session_authorization = postgres AS 'SELECT current_user::text'",
+        ),
+        (
+            "alter",
+            "ALTER FUNCTION pg_catalog.now() SET role = postgres",
+        ),
+    ] {
+        for c in [&alice, &plain] {
+            c.err(
+                "pg_schema",
+                json!({"action": action, "autocommit": true, "sql": sql}),
+                "policy_denied",
+            )
+            .await;
+        }
+    }
     plain.close().await;
     alice
         .err(
