@@ -992,3 +992,57 @@ async fn check_reports_each_mapped_role() {
     assert!(err.contains("COLDQUERY_DEFAULT_ROLE"), "{err}");
     drop(roles);
 }
+
+#[tokio::test]
+async fn a_caller_whose_role_cannot_be_assumed_gets_an_error_and_nothing_runs() {
+    const GHOST_TOKEN: &str = "ghost-token-0123456789abcdef";
+    let f = fixture(|c, r| {
+        c.auth_tokens = Some(
+            format!(
+                "ghost={GHOST_TOKEN}@{},plain={PLAIN_TOKEN}",
+                r.name("ghost")
+            )
+            .as_str()
+            .into(),
+        );
+    })
+    .await;
+    let ghost = f.client(Era::Stateless, GHOST_TOKEN).await;
+    let e = ghost
+        .err(
+            "pg_query",
+            json!({"action": "read", "sql": "SELECT current_user::text"}),
+            "database_error",
+        )
+        .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("does not exist"),
+        "{e}"
+    );
+    ghost
+        .err(
+            "pg_query",
+            json!({"action": "write", "autocommit": true,
+                   "sql": "UPDATE notes SET body = 'ghost' WHERE id = 1"}),
+            "database_error",
+        )
+        .await;
+    ghost
+        .err("pg_tx", json!({"action": "begin"}), "database_error")
+        .await;
+    ghost
+        .err("pg_monitor", json!({"action": "health"}), "database_error")
+        .await;
+    assert_eq!(
+        f.app
+            .scalar_i64("SELECT count(*) FROM notes WHERE body = 'ghost'")
+            .await,
+        0
+    );
+    // The pool is fine for everyone else.
+    let plain = f.client(Era::Stateless, PLAIN_TOKEN).await;
+    assert_eq!(who(&plain).await, LOGIN);
+    ghost.close().await;
+    plain.close().await;
+    f.finish().await;
+}
