@@ -140,6 +140,7 @@ impl App {
             "coldquery serving MCP on /mcp"
         );
         let reaper = state.sessions.spawn_reaper(shutdown.clone());
+        crate::memory::spawn_trimmer(shutdown.clone());
         if state.auth.enabled() {
             tracing::info!("bearer tokens required on /mcp");
         } else {

@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mcp;
+pub mod memory;
 pub mod safety;
 pub mod state;
 pub mod telemetry;
