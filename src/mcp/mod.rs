@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod complete;
+pub mod confirm;
 pub(crate) mod cursor;
 pub(crate) mod gate;
 pub mod monitor;
@@ -179,7 +180,13 @@ impl ColdQueryServer {
         caller
     }
 
-    async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
+    async fn dispatch(
+        &self,
+        tool: &str,
+        caller: &Caller,
+        args: Value,
+        peer: &rmcp::service::Peer<RoleServer>,
+    ) -> Result<Value, ToolError> {
         let (tool, args) = if tool == "pg_read" {
             read::route(args)?
         } else {
@@ -203,6 +210,14 @@ impl ColdQueryServer {
             ),
             false => None,
         };
+        // Destructive statements are confirmed (elicitation or a one-time token) before they run.
+        let mut args = args;
+        let in_session = self
+            .tag
+            .in_session
+            .load(std::sync::atomic::Ordering::Acquire);
+        let ask = confirm::can_elicit(peer, in_session).then_some(peer);
+        confirm::check(&self.state, caller, tool, &mut args, ask).await?;
         match tool {
             "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
             "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
@@ -456,7 +471,7 @@ impl ServerHandler for ColdQueryServer {
             .get_progress_token()
             .zip(progress::kind_of(&tool, &args));
         let work = async {
-            let dispatch = self.dispatch(&tool, &caller, args);
+            let dispatch = self.dispatch(&tool, &caller, args, &context.peer);
             match progress {
                 Some((token, kind)) => {
                     tokio::pin!(dispatch);
