@@ -230,7 +230,12 @@ pub struct Config {
     /// table, schema or column, ALTER COLUMN … TYPE, any DROP … CASCADE): `on` asks through MCP
     /// elicitation when the client offers it and otherwise refuses with a one-time confirm
     /// token; `elicit` accepts only elicitation; `token` always uses tokens; `off` disables it.
-    #[arg(long, env = "COLDQUERY_CONFIRM_DESTRUCTIVE", value_enum, default_value = "on")]
+    #[arg(
+        long,
+        env = "COLDQUERY_CONFIRM_DESTRUCTIVE",
+        value_enum,
+        default_value = "on"
+    )]
     pub confirm_destructive: ConfirmMode,
 }
 

@@ -104,7 +104,11 @@ async fn a_delete_without_where_needs_the_token_which_works_once_and_for_that_ca
             "{e}"
         );
         assert_ne!(e["confirm"], json!(token), "a fresh token");
-        assert_eq!(count(&app, "t").await, 4, "{era:?}: a used token runs nothing");
+        assert_eq!(
+            count(&app, "t").await,
+            4,
+            "{era:?}: a used token runs nothing"
+        );
         c.close().await;
     }
     app.finish().await;
@@ -226,7 +230,8 @@ async fn ddl_that_loses_data_needs_confirmation_through_pg_schema() {
     let alter = json!({"action": "alter", "sql": "ALTER TABLE u ALTER COLUMN id TYPE text", "autocommit": true});
     let (token, _) = token_for(&c, "pg_schema", alter.clone()).await;
     c.ok("pg_schema", with_confirm(alter, &token)).await;
-    let drop_col = json!({"action": "alter", "sql": "ALTER TABLE u DROP COLUMN id", "autocommit": true});
+    let drop_col =
+        json!({"action": "alter", "sql": "ALTER TABLE u DROP COLUMN id", "autocommit": true});
     let (token, _) = token_for(&c, "pg_schema", drop_col.clone()).await;
     assert_eq!(
         app.scalar_i64("SELECT count(*) FROM information_schema.columns WHERE table_name = 'u'")
@@ -347,7 +352,11 @@ impl ClientHandler for Answering {
     }
 }
 
-async fn connect(app: &TestApp, handler: Answering, era: Era) -> RunningService<RoleClient, Answering> {
+async fn connect(
+    app: &TestApp,
+    handler: Answering,
+    era: Era,
+) -> RunningService<RoleClient, Answering> {
     let transport = StreamableHttpClientTransport::from_uri(app.mcp_url());
     let lifecycle = match era {
         Era::Session => ClientLifecycleMode::Initialize,
@@ -361,7 +370,11 @@ async fn connect(app: &TestApp, handler: Answering, era: Era) -> RunningService<
         .expect("client connects")
 }
 
-async fn call(c: &RunningService<RoleClient, Answering>, tool: &str, args: Value) -> CallToolResult {
+async fn call(
+    c: &RunningService<RoleClient, Answering>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
     let Value::Object(map) = args else {
         unreachable!()
     };

@@ -145,7 +145,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 2 * (NONCE + 8 + MAC) {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * (NONCE + 8 + MAC) {
         return None;
     }
     (0..s.len())
@@ -583,7 +583,8 @@ mod tests {
     fn the_binding_ignores_key_order_and_the_confirm_argument() {
         let me = caller("anonymous");
         let a = json!({"action": "write", "sql": "DELETE FROM t", "autocommit": true});
-        let b = json!({"autocommit": true, "confirm": "x", "sql": "DELETE FROM t", "action": "write"});
+        let b =
+            json!({"autocommit": true, "confirm": "x", "sql": "DELETE FROM t", "action": "write"});
         assert_eq!(binding(&me, "pg_query", &a), binding(&me, "pg_query", &b));
     }
 
@@ -594,7 +595,13 @@ mod tests {
         let token = store.issue(&bound);
         let other = Confirmations::new();
         assert!(!other.redeem(&token, &bound), "another key");
-        for bad in ["", "cq_confirm_", "cq_confirm_zz", "nonsense", &token[..token.len() - 2]] {
+        for bad in [
+            "",
+            "cq_confirm_",
+            "cq_confirm_zz",
+            "nonsense",
+            &token[..token.len() - 2],
+        ] {
             assert!(!store.redeem(bad, &bound), "{bad}");
         }
         // An expired token with a valid MAC.

@@ -90,8 +90,9 @@ fn drop(d: &pb::DropStmt) -> Option<&'static str> {
         Ok(O::ObjectDatabase) => return Some("DROP DATABASE removes a whole database"),
         _ => {}
     }
-    (d.behavior == pb::DropBehavior::DropCascade as i32)
-        .then_some("DROP … CASCADE also drops every object that depends on it, tables and columns included")
+    (d.behavior == pb::DropBehavior::DropCascade as i32).then_some(
+        "DROP … CASCADE also drops every object that depends on it, tables and columns included",
+    )
 }
 
 fn alter_cmd(cmd: &pb::AlterTableCmd) -> Option<&'static str> {
