@@ -37,6 +37,7 @@ impl App {
             statement_timeout: config.statement_timeout,
             lock_timeout: config.lock_timeout,
             fresh_statements: false,
+            ceiling: crate::db::cost::Ceiling::default(),
         };
         let pools = Pools::connect_lazy(options.clone(), config.pool_size, &limits);
         let metrics = Arc::new(Metrics::default());
@@ -56,7 +57,8 @@ impl App {
             pools.health.clone(),
         )
         .with_max_per_owner(config.sessions_per_caller())
-        .with_cursors(cursors);
+        .with_cursors(cursors)
+        .with_spares(config.spare_connections as usize);
         let auth = crate::http::auth::AuthConfig::from_config(&config)
             .map_err(anyhow::Error::msg)
             .context("reading the bearer tokens")?;

@@ -155,6 +155,22 @@ pub struct Config {
     #[arg(long, env = "COLDQUERY_MAX_ROWS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_rows: u64,
 
+    /// Connections kept open ahead for `pg_tx begin` (0: every begin connects). They count
+    /// against PostgreSQL's max_connections like any other.
+    #[arg(long, env = "COLDQUERY_SPARE_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub spare_connections: u16,
+
+    /// Cost ceiling: a read, write or transaction operation whose planned total cost
+    /// (PostgreSQL's planner units) is above this is refused before it runs (`cost_exceeded`).
+    /// Unset: no ceiling.
+    #[arg(long, env = "COLDQUERY_MAX_QUERY_COST", value_parser = parse_ceiling)]
+    pub max_query_cost: Option<f64>,
+
+    /// Like COLDQUERY_MAX_QUERY_COST, for the planner's estimate of the rows a statement
+    /// produces. Unset: no ceiling.
+    #[arg(long, env = "COLDQUERY_MAX_ESTIMATED_ROWS", value_parser = parse_ceiling)]
+    pub max_estimated_rows: Option<f64>,
+
     /// Most bytes of serialized rows a result carries (at most 400KiB, so that the whole
     /// message, text copy included, stays under 1 MiB).
     #[arg(long, env = "COLDQUERY_MAX_RESULT_BYTES", default_value = "256KiB", value_parser = parse_result_bytes)]
@@ -393,6 +409,16 @@ pub(crate) fn connect_options(
         ("IntervalStyle", "postgres"),
         ("standard_conforming_strings", "on"),
     ]))
+}
+
+/// A cost or row ceiling: a positive, finite number (`1e6` and `1000000` alike).
+pub fn parse_ceiling(s: &str) -> Result<f64, String> {
+    match s.trim().replace('_', "").parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "invalid ceiling {s:?}: expected a positive number, e.g. 100000 or 1e6"
+        )),
+    }
 }
 
 /// Parse `30m`, `3s`, `500ms`, `1h`, `2d` or a bare number of seconds.

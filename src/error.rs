@@ -62,6 +62,9 @@ pub enum ToolError {
     /// PostgreSQL ran the statement and reported an error (boxed: it is the big variant).
     #[error("{}", .0.message)]
     Database(Box<DbError>),
+    /// The planner's estimate is over the cost ceiling: refused before it ran.
+    #[error("{}", .0.message)]
+    CostExceeded(Box<CostExceeded>),
     /// The database cannot be reached or the pool is exhausted: the operator must act.
     #[error("{0}")]
     Unavailable(String),
@@ -96,6 +99,19 @@ pub struct DbError {
     pub operation_index: Option<usize>,
 }
 
+/// A statement priced over the cost ceiling (see [`crate::db::cost`]).
+#[derive(Debug)]
+pub struct CostExceeded {
+    /// What was over, the costliest plan nodes, and what to do.
+    pub message: String,
+    /// `{"total_cost", "plan_rows"}` as the planner estimated them.
+    pub estimate: Value,
+    /// `{"max_cost", "max_estimated_rows"}` the estimate was compared with.
+    pub ceiling: Value,
+    /// For `transaction`: the 0-based index of the operation refused.
+    pub operation_index: Option<usize>,
+}
+
 impl ToolError {
     /// A database error.
     pub fn database(e: DbError) -> ToolError {
@@ -123,6 +139,7 @@ impl ToolError {
             ToolError::LimitExceeded(_) => "limit_exceeded",
             ToolError::Timeout(_) => "timeout",
             ToolError::Database(_) => "database_error",
+            ToolError::CostExceeded(_) => "cost_exceeded",
             ToolError::Unavailable(_) => "unavailable",
             ToolError::ConfirmationRequired { .. } => "confirmation_required",
             ToolError::ConfirmationDeclined(_) => "confirmation_declined",
@@ -142,6 +159,11 @@ impl ToolError {
             }
             ToolError::InvalidInput(m) => {
                 ToolError::InvalidInput(format!("operation {index}: {m}"))
+            }
+            ToolError::CostExceeded(mut c) => {
+                c.message = format!("operation {index}: {}", c.message);
+                c.operation_index = Some(index);
+                ToolError::CostExceeded(c)
             }
             other => other,
         }
@@ -178,6 +200,13 @@ impl ToolError {
         {
             o.insert("confirm".into(), json!(token));
             o.insert("hint".into(), json!(confirm_hint(token)));
+        }
+        if let ToolError::CostExceeded(c) = self {
+            o.insert("estimate".into(), c.estimate.clone());
+            o.insert("ceiling".into(), c.ceiling.clone());
+            if let Some(i) = c.operation_index {
+                o.insert("operation_index".into(), json!(i));
+            }
         }
         Value::Object(o)
     }

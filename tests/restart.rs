@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Pool size for these tests: small, so that a leak would show in the connection count.
 const POOL_SIZE: u32 = 3;
+/// Spare connections for pg_tx begin (COLDQUERY_SPARE_CONNECTIONS).
+const SPARES: i64 = 2;
 
 /// A throw-away PostgreSQL cluster, removed on drop (stopped immediately first).
 struct Cluster {
@@ -242,6 +244,7 @@ impl Server {
         let mut config = Config::with_database_url(url);
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.pool_size = POOL_SIZE;
+        config.spare_connections = SPARES as u16;
         config.max_sessions = 4;
         let app = App::build(config).await.expect("app builds");
         Server {
@@ -578,9 +581,10 @@ async fn outage_and_recovery(cluster: &Cluster, server: &Server, mode: &str, rou
     assert!(scalar(&url, "SELECT count(*) FROM pairs").await > 0);
 }
 
-/// No leak: once idle, ColdQuery holds at most its pool, the health pool, and the audit writer.
+/// No leak: once idle, ColdQuery holds at most its pool, the health and monitor connections, the
+/// audit pool (2) and the spare connections for begin.
 async fn no_connection_leaked(url: &str) {
-    let bound = POOL_SIZE as i64 + 2 + 1;
+    let bound = POOL_SIZE as i64 + 2 + 2 + SPARES;
     // A connection closed on purpose (an abandoned one-statement read) or a probe's connection
     // leaves pg_stat_activity a moment later: allow a few seconds for those to go.
     let mut n = coldquery_backends(url).await;
@@ -591,10 +595,17 @@ async fn no_connection_leaked(url: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         n = coldquery_backends(url).await;
     }
+    let by_name: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT application_name, count(*) FROM pg_stat_activity \
+         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1",
+    )
+    .fetch_all(&mut sqlx::PgConnection::connect(url).await.unwrap())
+    .await
+    .unwrap_or_default();
     assert!(
         n <= bound,
         "{n} ColdQuery connections to the database after recovery (at most {bound}: pool \
-         {POOL_SIZE}, health 2, audit 1)"
+         {POOL_SIZE}, health and monitor 2, audit 2, spares {SPARES}): {by_name:?}"
     );
 }
 

@@ -142,6 +142,20 @@ async fn a_pooled_point_read_is_one_round_trip_and_the_other_forms_say_what_they
             "{era:?}: a cached point read is one round trip (+ sqlx's release ping)"
         );
 
+        // Under a cost ceiling (here the call's max_cost) the statement is priced first: one
+        // more round trip, the EXPLAIN, on the same connection.
+        let priced = json!({"action": "read", "sql": point, "params": [1], "max_cost": 1e9});
+        for _ in 0..10 {
+            c.ok("pg_query", priced.clone()).await;
+        }
+        let before = settled(&trips).await;
+        for _ in 1..=10 {
+            let r = c.ok("pg_query", priced.clone()).await;
+            assert_eq!(r["rows"], json!([[1, "v1"]]), "{r}");
+        }
+        let per_call = (settled(&trips).await - before) as f64 / 10.0;
+        assert_eq!(per_call, 3.0, "{era:?}: a point read under a cost ceiling");
+
         // A user-defined function may leave session state (its body is not reviewed), so its
         // read keeps BEGIN READ ONLY … ROLLBACK: three round trips (+ the release ping).
         let sql = "SELECT twice(id) FROM items WHERE id = $1";

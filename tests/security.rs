@@ -1522,3 +1522,316 @@ async fn the_state_snapshot_notices_each_kind_of_side_effect_it_guards() {
     client.close().await;
     app.finish().await;
 }
+
+// -------------------------------------------------------------------------------------------
+// Every other tool and action that accepts SQL
+// -------------------------------------------------------------------------------------------
+
+/// One way of sending a corpus entry to the server: the tool and its arguments for `sql`.
+struct Path {
+    name: &'static str,
+    tool: &'static str,
+    args: Box<dyn Fn(&str) -> Value>,
+    /// Nothing may succeed on this path (it has no authority to run the corpus at all).
+    none_succeed: bool,
+}
+
+fn path(
+    name: &'static str,
+    tool: &'static str,
+    none_succeed: bool,
+    args: impl Fn(&str) -> Value + 'static,
+) -> Path {
+    Path {
+        name,
+        tool,
+        args: Box::new(args),
+        none_succeed,
+    }
+}
+
+/// Sends every entry along `path` and returns the outcomes. The caller snapshots around the
+/// whole run (a per-entry snapshot is what the per-path tests above do for read, explain and
+/// dry-run writes; here a change is attributed to the path and the listing says what ran).
+async fn run_path(app: &TestApp, client: &McpClient, path: &Path, entries: &[Entry]) -> Vec<Run> {
+    let mut runs = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let sql = instantiate(&entry.sql, &app.db_name);
+        let r = client.call_raw(path.tool, (path.args)(&sql)).await;
+        runs.push(Run {
+            entry: entry.clone(),
+            sql,
+            outcome: Outcome::of(&r),
+            changed: Vec::new(),
+        });
+    }
+    runs
+}
+
+#[tokio::test]
+async fn the_bypass_and_dry_run_corpora_change_nothing_through_every_other_sql_tool_and_action() {
+    // Issue #9: "the existing corpora run through every tool and action that accepts SQL, with
+    // and without dry_run". read, explain (both ways) and dry-run writes have their own tests
+    // above with a snapshot after every call; these are the remaining paths, a snapshot after
+    // each path. A session's dry run runs under a savepoint in a session that is then rolled
+    // back; a session's read is the savepoint read.
+    let app = spawn().await;
+    let extensions = set_up(&app).await;
+    let client = app.client(Era::Session).await;
+    let mut watch = Watch::new(&app, extensions).await;
+    let mut baseline = watch.snapshot(&app, &client).await;
+    let begin = client.ok("pg_tx", json!({"action": "begin"})).await;
+    let sid = begin["session_id"].as_str().expect("session_id").to_owned();
+
+    let ddl = |action: &'static str, dry_run: bool| move |sql: &str| json!({"action": action, "sql": sql, "dry_run": dry_run});
+    let s1 = sid.clone();
+    let s2 = sid.clone();
+    let bypass_paths = vec![
+        path(
+            "pg_query write (no authority)",
+            "pg_query",
+            true,
+            |sql| json!({"action": "write", "sql": sql}),
+        ),
+        path(
+            "pg_query write, dry_run",
+            "pg_query",
+            false,
+            |sql| json!({"action": "write", "sql": sql, "dry_run": true}),
+        ),
+        path(
+            "pg_query transaction (no authority)",
+            "pg_query",
+            false,
+            |sql| json!({"action": "transaction", "operations": [{"sql": sql}]}),
+        ),
+        path(
+            "pg_query transaction, dry_run",
+            "pg_query",
+            false,
+            |sql| json!({"action": "transaction", "operations": [{"sql": "SELECT 1"}, {"sql": sql}], "dry_run": true}),
+        ),
+        path(
+            "pg_schema create (no authority)",
+            "pg_schema",
+            true,
+            ddl("create", false),
+        ),
+        path(
+            "pg_schema create, dry_run",
+            "pg_schema",
+            false,
+            ddl("create", true),
+        ),
+        path(
+            "pg_schema alter (no authority)",
+            "pg_schema",
+            true,
+            ddl("alter", false),
+        ),
+        path(
+            "pg_schema alter, dry_run",
+            "pg_schema",
+            false,
+            ddl("alter", true),
+        ),
+        path(
+            "pg_schema drop (no authority)",
+            "pg_schema",
+            true,
+            ddl("drop", false),
+        ),
+        path(
+            "pg_schema drop, dry_run",
+            "pg_schema",
+            false,
+            ddl("drop", true),
+        ),
+        path(
+            "pg_query read in a pg_tx session",
+            "pg_query",
+            false,
+            move |sql| json!({"action": "read", "sql": sql, "session_id": s1}),
+        ),
+        path(
+            "pg_query write, dry_run, in a pg_tx session",
+            "pg_query",
+            false,
+            move |sql| json!({"action": "write", "sql": sql, "dry_run": true, "session_id": s2}),
+        ),
+        path(
+            "pg_query read, max_rows 1 (continuation cursor)",
+            "pg_query",
+            false,
+            |sql| json!({"action": "read", "sql": sql, "max_rows": 1}),
+        ),
+    ];
+    let s3 = sid.clone();
+    let dry_run_paths = vec![
+        path(
+            "pg_query transaction, dry_run",
+            "pg_query",
+            false,
+            |sql| json!({"action": "transaction", "operations": [{"sql": sql}], "dry_run": true}),
+        ),
+        path(
+            "pg_query write, dry_run, in a pg_tx session",
+            "pg_query",
+            false,
+            move |sql| json!({"action": "write", "sql": sql, "dry_run": true, "session_id": s3}),
+        ),
+        path(
+            "pg_query write (no authority)",
+            "pg_query",
+            true,
+            |sql| json!({"action": "write", "sql": sql}),
+        ),
+    ];
+
+    let mut report = String::new();
+    let mut problems = Vec::new();
+    let corpora = [
+        ("bypass", bypass_corpus(), bypass_paths),
+        ("dry_run", dry_run_corpus(), dry_run_paths),
+    ];
+    for (corpus, entries, paths) in &corpora {
+        // The dry-run corpus's last entry would kill the victim backend: a path that ran it
+        // shows in its snapshot (and the baseline moves on, so each path is judged alone).
+        for p in paths {
+            let runs = run_path(&app, &client, p, entries).await;
+            let after = watch.snapshot(&app, &client).await;
+            let changed = diff(&baseline, &after);
+            baseline = after;
+            report.push_str(&summary(&format!("{corpus} corpus via {}", p.name), &runs));
+            if !changed.is_empty() {
+                problems.push(format!(
+                    "{corpus} via {} changed state: {changed:?}\nwhat succeeded:\n{}",
+                    p.name,
+                    listing(runs.iter().filter(|r| matches!(r.outcome, Outcome::Ok(_))))
+                ));
+            }
+            if p.none_succeed {
+                let ran: Vec<&Run> = runs
+                    .iter()
+                    .filter(|r| matches!(r.outcome, Outcome::Ok(_)))
+                    .collect();
+                if !ran.is_empty() {
+                    problems.push(format!(
+                        "{corpus} via {} ran without authority:\n{}",
+                        p.name,
+                        listing(ran)
+                    ));
+                }
+            }
+            // Nothing fails in a way the caller cannot read: every error has a category.
+            let blank: Vec<&Run> = runs
+                .iter()
+                .filter(|r| matches!(&r.outcome, Outcome::Error { category, .. } if category == "(none)"))
+                .collect();
+            if !blank.is_empty() {
+                problems.push(format!(
+                    "{corpus} via {}: errors without a category:\n{}",
+                    p.name,
+                    listing(blank)
+                ));
+            }
+        }
+    }
+    // The session the corpus ran in is still usable and ends cleanly; rolling it back leaves
+    // the state as it was.
+    let r = client
+        .ok(
+            "pg_query",
+            json!({"action": "read", "sql": "SELECT count(*) FROM sentinel", "session_id": sid}),
+        )
+        .await;
+    assert_eq!(r["rows"], json!([[5]]), "the session still reads");
+    client
+        .ok("pg_tx", json!({"action": "rollback", "session_id": sid}))
+        .await;
+    let notified = watch.notifications().await;
+    let last = watch.snapshot(&app, &client).await;
+    remove_corpus_files(&app.db_name);
+    println!("{report}");
+    client.close().await;
+    app.finish().await;
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert_eq!(diff(&baseline, &last), Vec::<String>::new());
+    assert_eq!(notified, None);
+}
+
+#[tokio::test]
+async fn the_accept_corpus_succeeds_through_every_read_path() {
+    // Legitimate reads work wherever a read is accepted: in a read-only pg_query transaction,
+    // in a pg_tx session, with a page size that opens a continuation cursor, and explained.
+    let app = spawn().await;
+    set_up(&app).await;
+    let client = app.client(Era::Session).await;
+    let begin = client.ok("pg_tx", json!({"action": "begin"})).await;
+    let sid = begin["session_id"].as_str().expect("session_id").to_owned();
+    let s1 = sid.clone();
+    let paths = vec![
+        path(
+            "pg_query transaction (read-only)",
+            "pg_query",
+            false,
+            |sql| json!({"action": "transaction", "operations": [{"sql": sql}]}),
+        ),
+        path(
+            "pg_query read in a pg_tx session",
+            "pg_query",
+            false,
+            move |sql| json!({"action": "read", "sql": sql, "session_id": s1}),
+        ),
+        path(
+            "pg_query read, max_rows 1 (continuation cursor)",
+            "pg_query",
+            false,
+            |sql| json!({"action": "read", "sql": sql, "max_rows": 1}),
+        ),
+        path(
+            "pg_query explain",
+            "pg_query",
+            false,
+            |sql| json!({"action": "explain", "sql": sql}),
+        ),
+    ];
+    let entries = accept_corpus();
+    let mut failures = Vec::new();
+    for p in &paths {
+        let runs = run_path(&app, &client, p, &entries).await;
+        for r in &runs {
+            // EXPLAIN and SHOW are utility statements: there is no plan of a plan.
+            let explainable = !r.sql.trim_start().to_lowercase().starts_with("explain")
+                && !r.sql.trim_start().to_lowercase().starts_with("show");
+            if p.name == "pg_query explain" && !explainable {
+                continue;
+            }
+            if let Outcome::Error { .. } = r.outcome {
+                failures.push(format!("via {}: {}", p.name, listing([r])));
+            }
+        }
+        // A cursor opened by a truncated read is closed again, so the cap never fills.
+        for r in &runs {
+            if let Outcome::Ok(v) = &r.outcome
+                && let Some(c) = v["next_cursor"].as_str()
+            {
+                client
+                    .ok("pg_query", json!({"action": "close_cursor", "cursor": c}))
+                    .await;
+            }
+        }
+    }
+    client
+        .ok("pg_tx", json!({"action": "rollback", "session_id": sid}))
+        .await;
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM sentinel").await, 5);
+    client.close().await;
+    app.finish().await;
+    assert!(
+        failures.is_empty(),
+        "legitimate reads refused or failed ({}):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -604,3 +604,80 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+async fn spare_backends(app: &TestApp) -> i64 {
+    app.scalar_i64(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coldquery-spare' \
+         AND datname = current_database()",
+    )
+    .await
+}
+
+async fn metric(app: &TestApp, line: &str) -> u64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn begin_takes_a_connection_opened_ahead_and_a_dead_spare_is_replaced_without_an_error() {
+    let app = spawn_app_with(|c| c.spare_connections = 2).await;
+    app.exec("CREATE TABLE t (v int)").await;
+    let c = app.client(Era::Session).await;
+    // The spares are opened in the background once the server runs.
+    wait_until("two spares", Duration::from_secs(10), async || {
+        spare_backends(&app).await == 2
+    })
+    .await;
+    assert_eq!(metric(&app, "coldquery_spare_connections ").await, 2);
+
+    // begin takes one: its backend is renamed in the same round trip, and a new spare follows.
+    let id = begin(&c).await;
+    assert_eq!(session_backends(&app).await, 1);
+    write(&c, &id, "INSERT INTO t VALUES (1)").await;
+    c.ok("pg_tx", json!({"action": "commit", "session_id": id}))
+        .await;
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 1);
+    assert!(metric(&app, "coldquery_spare_connections_total{event=\"used\"}").await >= 1);
+    wait_until("the spare replaced", Duration::from_secs(10), async || {
+        spare_backends(&app).await == 2
+    })
+    .await;
+
+    // Spares killed from outside (a restart, a proxy): begin still works, nothing is reported.
+    app.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'coldquery-spare' AND datname = current_database()",
+    )
+    .await;
+    let id = begin(&c).await;
+    write(&c, &id, "INSERT INTO t VALUES (2)").await;
+    c.ok("pg_tx", json!({"action": "commit", "session_id": id}))
+        .await;
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 2);
+    c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn no_spares_when_switched_off() {
+    let app = spawn_app_with(|c| c.spare_connections = 0).await;
+    let c = app.client(Era::Session).await;
+    let id = begin(&c).await;
+    c.ok("pg_tx", json!({"action": "rollback", "session_id": id}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(spare_backends(&app).await, 0);
+    assert_eq!(
+        metric(&app, "coldquery_spare_connections_total{event=\"used\"}").await,
+        0
+    );
+    c.close().await;
+    app.finish().await;
+}

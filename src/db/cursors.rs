@@ -610,6 +610,7 @@ pub async fn declare(
         command: "DECLARE CURSOR".into(),
         plain_select: false,
         returning: false,
+        plannable: false,
     };
     run_statement(conn, original, &decl, params, limits, RowMode::Verbatim).await?;
     Ok(())
@@ -631,6 +632,7 @@ pub async fn fetch_page(
         command: command.to_owned(),
         plain_select: false,
         returning: false,
+        plannable: false,
     };
     let mut rows = run_statement(conn, &body, &st, &[], limits, RowMode::Verbatim).await?;
     rows.command = command.to_owned();

@@ -13,6 +13,7 @@ use sqlx::{
 };
 
 use crate::db::capped::{self, Fit};
+use crate::db::cost::{self, Ceiling};
 use crate::db::values::{self, Decoder};
 use crate::error::ToolError;
 use crate::safety::classify::Parsed;
@@ -28,6 +29,8 @@ pub struct StatementRef {
     pub plain_select: bool,
     /// DML with RETURNING (may be wrapped as a CTE).
     pub returning: bool,
+    /// A query the cost ceiling prices before it runs (see [`crate::db::cost`]).
+    pub plannable: bool,
 }
 
 impl From<&Parsed> for StatementRef {
@@ -37,6 +40,7 @@ impl From<&Parsed> for StatementRef {
             command: p.command().to_owned(),
             plain_select: p.is_plain_select(),
             returning: p.has_returning(),
+            plannable: p.is_plannable(),
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Limits {
     /// Drop the connection's cached prepared statements before preparing (a retry after a
     /// stale cached plan).
     pub fresh_statements: bool,
+    /// The cost ceiling a plannable statement is priced against before it runs.
+    pub ceiling: Ceiling,
 }
 
 impl Limits {
@@ -255,6 +261,12 @@ async fn run_statement_inner(
     };
     let shift = |prefix: usize| prefix.saturating_sub(lead);
 
+    // Priced as it will run (a read with the row cap's LIMIT), before anything runs.
+    if parsed.plannable && mode != RowMode::Verbatim && limits.ceiling.is_set() {
+        let shift_explain = shift(prefix_chars + cost::EXPLAIN_PREFIX.len());
+        cost::check(conn, &sql, params, &limits.ceiling, shift_explain).await?;
+    }
+
     // The SQL text is the caller's own statement, parsed and classified before we got here;
     // values never enter it (they are bound), so asserting it as safe SQL is what we mean.
     let mut stmt = conn
@@ -401,7 +413,7 @@ async fn run_statement_inner(
     })
 }
 
-fn bind_params(
+pub(crate) fn bind_params(
     stmt: &sqlx::postgres::PgStatement,
     params: &[Value],
 ) -> Result<PgArguments, ToolError> {
@@ -556,6 +568,7 @@ mod tests {
             statement_timeout: Duration::from_secs(30),
             lock_timeout: Duration::from_millis(500),
             fresh_statements: false,
+            ceiling: Ceiling::default(),
         };
         assert_eq!(
             l.set_local_sql(),

@@ -4,10 +4,12 @@
 pub mod audit;
 pub mod capped;
 pub(crate) mod catalog;
+pub mod cost;
 pub mod cursors;
 pub mod executor;
 pub mod per_caller;
 pub mod sessions;
+pub mod spares;
 pub mod values;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::db::cursors::Cursors;
 use crate::db::executor::Limits;
+use crate::db::spares::{Spares, spare_was_dead};
 use crate::error::{DbError, ToolError};
 use crate::http::caller::digest;
 use crate::http::metrics::Metrics;
@@ -134,6 +135,8 @@ struct Inner {
     /// Continuation cursors: closed with their MCP session, their pg_tx session and at
     /// shutdown, by the same hooks as sessions.
     cursors: Cursors,
+    /// Connections opened ahead for begin.
+    spares: Spares,
 }
 
 /// The session manager; cheap to clone.
@@ -202,12 +205,13 @@ impl Sessions {
                 map: Mutex::new(HashMap::new()),
                 tombstones: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
-                options,
+                spares: Spares::new(options.clone(), 0, metrics.clone()),
                 max,
                 max_per_owner: (max / 2).max(1),
                 ttl,
                 limits,
                 metrics,
+                options,
                 cancel_pool,
                 cursors,
             }),
@@ -244,6 +248,19 @@ impl Sessions {
             .expect("the limit is set before the session manager is shared")
             .max_per_owner = n.max(1);
         self
+    }
+
+    /// Keep `n` connections opened ahead for begin (see [`crate::db::spares`]); 0: none.
+    pub fn with_spares(mut self, n: usize) -> Sessions {
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("spares are set before the session manager is shared");
+        inner.spares = Spares::new(inner.options.clone(), n, inner.metrics.clone());
+        self
+    }
+
+    /// Spare connections ready now (for /metrics).
+    pub fn spares_ready(&self) -> usize {
+        self.inner.spares.len()
     }
 
     /// Sessions open now.
@@ -359,13 +376,54 @@ impl Sessions {
         isolation: Isolation,
         read_only: bool,
     ) -> Result<Arc<Slot>, ToolError> {
-        let mut conn = connect_dedicated(&self.inner.options, "session").await?;
-        let sql = format!(
+        let begin = format!(
             "BEGIN ISOLATION LEVEL {}{}; {}; SELECT pg_backend_pid()",
             isolation.sql(),
             if read_only { " READ ONLY" } else { "" },
             self.inner.limits.set_local_sql()
         );
+        let (conn, pid) = match self.inner.spares.take() {
+            // A spare is renamed in the same round trip as its BEGIN.
+            Some(spare) => {
+                let sql = format!("SET application_name = 'coldquery-session'; {begin}");
+                match self.begin_on(spare, sql).await {
+                    Ok(begun) => begun,
+                    // It died while it waited (a restart, a proxy): nothing ran; connect.
+                    Err(e) if spare_was_dead(&e) => self.begin_fresh(begin).await?,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => self.begin_fresh(begin).await?,
+        };
+
+        Ok(Arc::new(Slot {
+            id: new_handle()?,
+            owner: owner.to_owned(),
+            created_in: created_in.map(str::to_owned),
+            created: Instant::now(),
+            isolation,
+            read_only,
+            pid,
+            conn: Arc::new(tokio::sync::Mutex::new(Some(conn))),
+            last_used: Mutex::new(Instant::now()),
+            failed: Mutex::new(None),
+            statements: AtomicU64::new(0),
+            worked: Mutex::new(false),
+            needs_drain: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    async fn begin_fresh(&self, sql: String) -> Result<(PgConnection, i32), ToolError> {
+        let conn = connect_dedicated(&self.inner.options, "session").await?;
+        self.begin_on(conn, sql).await
+    }
+
+    /// Run the BEGIN batch on `conn`; returns it with its backend pid.
+    async fn begin_on(
+        &self,
+        mut conn: PgConnection,
+        sql: String,
+    ) -> Result<(PgConnection, i32), ToolError> {
         let deadline = self.inner.limits.client_deadline();
         let begun = tokio::time::timeout(
             deadline,
@@ -382,21 +440,7 @@ impl Sessions {
         let pid: i32 = rows.last().and_then(|r| r.try_get(0).ok()).ok_or_else(|| {
             ToolError::Unavailable("could not read the session's backend pid; retry".into())
         })?;
-        Ok(Arc::new(Slot {
-            id: new_handle()?,
-            owner: owner.to_owned(),
-            created_in: created_in.map(str::to_owned),
-            created: Instant::now(),
-            isolation,
-            read_only,
-            pid,
-            conn: Arc::new(tokio::sync::Mutex::new(Some(conn))),
-            last_used: Mutex::new(Instant::now()),
-            failed: Mutex::new(None),
-            statements: AtomicU64::new(0),
-            worked: Mutex::new(false),
-            needs_drain: std::sync::atomic::AtomicBool::new(false),
-        }))
+        Ok((conn, pid))
     }
 
     fn lookup(&self, owner: &str, id: &str) -> Result<Arc<Slot>, ToolError> {
@@ -594,6 +638,7 @@ impl Sessions {
     /// Roll back and close every open handle (graceful shutdown).
     pub async fn close_all(&self) {
         self.inner.cursors.close_all().await;
+        self.inner.spares.close().await;
         let slots: Vec<Arc<Slot>> = self
             .inner
             .map
@@ -648,8 +693,10 @@ impl Sessions {
         &self,
         stop: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        // Cursors have their own TTL, so their own reaper (stopped by the same token).
+        // Cursors have their own TTL, so their own reaper (stopped by the same token); the
+        // spares their own refill task (which closes them when stopped).
         let _cursor_reaper = self.inner.cursors.spawn_reaper(stop.clone());
+        let _refill = self.inner.spares.spawn_refill(stop.clone());
         let me = self.clone();
         // Check often enough that a handle never outlives its TTL by more than a quarter of it
         // (and at most 15 s), without spinning for tiny test TTLs.

@@ -81,6 +81,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         pool_in_use: size.saturating_sub(idle),
         pool_max: state.config.pool_size as u64,
         sessions_open: state.sessions.open_count() as u64,
+        spares_ready: state.sessions.spares_ready() as u64,
     };
     (
         [(

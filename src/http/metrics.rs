@@ -62,6 +62,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "pg_tx session events: begun, committed, rolled_back, reaped, refused, lost, closed_with_mcp_session.",
     ),
+    (
+        "coldquery_spare_connections",
+        "gauge",
+        "Connections opened ahead for pg_tx begin, ready now.",
+    ),
+    (
+        "coldquery_spare_connections_total",
+        "counter",
+        "Spare connection events: opened, used (a begin took one), missed (none was ready), recycled (too old), failed (could not open).",
+    ),
 ];
 
 #[derive(Default)]
@@ -93,6 +103,8 @@ pub struct Gauges {
     pub pool_max: u64,
     /// Open pg_tx sessions.
     pub sessions_open: u64,
+    /// Spare connections ready for begin.
+    pub spares_ready: u64,
 }
 
 fn label_string(labels: &[(&str, &str)]) -> String {
@@ -194,6 +206,9 @@ impl Metrics {
                     "coldquery_sessions_open" => {
                         let _ = writeln!(out, "{family} {}", g.sessions_open);
                     }
+                    "coldquery_spare_connections" => {
+                        let _ = writeln!(out, "{family} {}", g.spares_ready);
+                    }
                     _ => {}
                 },
             }
@@ -227,6 +242,7 @@ mod tests {
             pool_in_use: 1,
             pool_max: 10,
             sessions_open: 0,
+            spares_ready: 2,
         };
         let text = m.render(&g);
         assert!(text.contains(

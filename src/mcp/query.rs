@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::db::PooledTx;
+use crate::db::cost::Ceiling;
 use crate::db::executor::simple;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::db::sessions::SessionGuard;
@@ -41,6 +42,8 @@ pub struct QueryArgs {
     pub max_rows: Option<u64>,
     /// `fetch` / `close_cursor`: a `next_cursor`.
     pub cursor: Option<String>,
+    /// Lower the cost ceiling for this call (planner cost units); never raises it.
+    pub max_cost: Option<f64>,
 }
 
 /// One statement of a `transaction`.
@@ -66,7 +69,7 @@ pub const ACTIONS: &[&str] = &[
 
 /// Run one `pg_query` call. Returns the structured result.
 pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<Value, ToolError> {
-    let limits = limits_for(state, args.max_rows)?;
+    let limits = limits_with_ceiling(state, args.max_rows, args.max_cost)?;
     if !ACTIONS.contains(&args.action.as_str()) {
         return Err(ToolError::InvalidInput(format!(
             "unknown action {:?} for pg_query; use one of: {}",
@@ -106,7 +109,21 @@ pub(crate) fn truncate_for_message(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
+/// The limits of ColdQuery's own queries (catalog, monitoring, resources): no cost ceiling,
+/// which prices callers' statements only.
 pub(crate) fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limits, ToolError> {
+    Ok(Limits {
+        ceiling: Ceiling::default(),
+        ..limits_with_ceiling(state, max_rows, None)?
+    })
+}
+
+/// The call's limits, with the server's cost ceiling lowered by the call's `max_cost`.
+pub(crate) fn limits_with_ceiling(
+    state: &AppState,
+    max_rows: Option<u64>,
+    max_cost: Option<f64>,
+) -> Result<Limits, ToolError> {
     let cap = state.config.max_rows;
     let rows = match max_rows {
         Some(0) => {
@@ -123,6 +140,11 @@ pub(crate) fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limi
         statement_timeout: state.config.statement_timeout,
         lock_timeout: state.config.lock_timeout,
         fresh_statements: false,
+        ceiling: Ceiling::for_call(
+            state.config.max_query_cost,
+            state.config.max_estimated_rows,
+            max_cost,
+        )?,
     })
 }
 
@@ -288,6 +310,7 @@ fn explain_statement(parsed: &Parsed, analyze: bool) -> StatementRef {
         command: "EXPLAIN".into(),
         plain_select: false,
         returning: false,
+        plannable: false,
     }
 }
 
@@ -367,7 +390,23 @@ async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<
     )
     .await;
     tx.abandon().await;
-    explain_json(res?, analyze, analyze && target == ExplainTarget::Write)
+    let mut out = explain_json(res?, analyze, analyze && target == ExplainTarget::Write)?;
+    with_ceiling(&mut out, &limits.ceiling);
+    Ok(out)
+}
+
+/// `explain` reports the cost ceiling beside the plan's cost, and whether the statement as
+/// explained is over it (a read runs with the row cap's LIMIT, which can make it cheaper).
+pub(crate) fn with_ceiling(out: &mut Value, ceiling: &Ceiling) {
+    if !ceiling.is_set() {
+        return;
+    }
+    let top = &out["plan"][0]["Plan"];
+    let cost = top["Total Cost"].as_f64().unwrap_or(0.0);
+    let rows = crate::db::cost::estimated_rows(top);
+    let s = &mut out["summary"];
+    s["ceiling"] = ceiling.to_json();
+    s["over_ceiling"] = json!(ceiling.exceeded_by(cost, rows));
 }
 
 /// The headline numbers of an EXPLAIN (FORMAT JSON) plan and its top nodes.
@@ -660,7 +699,9 @@ async fn in_session(
                 run_statement(c, sql, &st, &params, &one, RowMode::Verbatim).await
             })
             .await?;
-            explain_json(rows, analyze, analyze && target == ExplainTarget::Write)
+            let mut out = explain_json(rows, analyze, analyze && target == ExplainTarget::Write)?;
+            with_ceiling(&mut out, &limits.ceiling);
+            Ok(out)
         }
         _ => {
             let (ops, parsed, _) = prepare_operations(state, args, true).await?;

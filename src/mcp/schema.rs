@@ -365,6 +365,7 @@ impl Catalog {
             command: "SELECT".into(),
             plain_select: false,
             returning: false,
+            plannable: false,
         };
         let limits = Limits {
             max_rows: CATALOG_ROWS,

@@ -41,7 +41,8 @@ const PG_QUERY_DESCRIPTION: &str = "Run SQL, one statement a call; values go in 
 - explain: JSON plan and summary; analyze: true executes it (writes roll back).
 - transaction: operations [{sql, params}], all or nothing; writes need autocommit: true.
 - fetch: next page (cursor: a next_cursor; max_rows); close_cursor ends one.
-Destructive statements (DELETE/UPDATE without WHERE, TRUNCATE, DROP TABLE/COLUMN…) need the user's consent: the client asks, or the error gives a token to pass as confirm once the user agrees.
+DELETE/UPDATE without WHERE, TRUNCATE, DROP TABLE/COLUMN… need the user's consent: the client asks, or the error gives a token to pass as confirm once they agree.
+max_cost lowers the cost ceiling for a call.
 Errors start with a category and say what to do.
 Example: {\"action\":\"write\",\"sql\":\"DELETE FROM t WHERE id = $1\",\"params\":[5],\"autocommit\":true}";
 
@@ -76,10 +77,10 @@ Example: {\"action\":\"locks\"}";
 
 const PG_READ_DESCRIPTION: &str =
     "Every read, in one read-only tool (clients may run it without asking).
-- query: a SELECT/WITH/VALUES/TABLE/SHOW, as pg_query read (sql, params, max_rows).
+- query: a SELECT/WITH/VALUES/TABLE/SHOW, as pg_query read.
 - explain: its plan, not run (sql, params).
 - fetch / close_cursor: as pg_query.
-- list / describe: as pg_schema (target, schema, pattern, limit, offset, include_system; name).
+- list / describe: as pg_schema (same arguments).
 - stats / settings: as pg_admin (table; setting_name, category, pattern).
 - tx_list: your pg_tx sessions.
 session_id reads inside a transaction.
@@ -131,7 +132,8 @@ fn pg_query_input_schema() -> Value {
         "operations": {"type": "array", "items": {"type": "object", "properties": {"sql": string(), "params": array()}, "required": ["sql"]}},
         "max_rows": {"type": "integer"},
         "cursor": string(),
-        "confirm": string()
+        "confirm": string(),
+        "max_cost": {"type": "number"}
     }))
 }
 
@@ -199,6 +201,7 @@ fn pg_read_input_schema() -> Value {
         "sql": string(),
         "params": array(),
         "max_rows": {"type": "integer"},
+        "max_cost": {"type": "number"},
         "cursor": string(),
         "session_id": string(),
         // Its values are listed once, in pg_schema's schema: the list is paid for per conversation.

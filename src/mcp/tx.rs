@@ -174,6 +174,12 @@ pub fn settle_error(g: &mut SessionGuard, err: ToolError) -> ToolError {
         g.end_statement(false, None);
         return g.mark_lost(&err.to_string());
     }
+    // A statement refused by the cost ceiling never ran (EXPLAIN priced it and succeeded):
+    // the transaction is as healthy as before.
+    if matches!(err, ToolError::CostExceeded(_)) {
+        g.end_statement(false, None);
+        return err;
+    }
     g.end_statement(false, Some(err.to_string()));
     err
 }

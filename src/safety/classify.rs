@@ -461,6 +461,19 @@ impl Parsed {
         matches!(self.stmt, NodeEnum::SelectStmt(_)) && self.class == StatementClass::Read
     }
 
+    /// True for a query PostgreSQL can plan with EXPLAIN and the cost ceiling can price: a
+    /// SELECT (WITH, VALUES, TABLE) or an INSERT/UPDATE/DELETE/MERGE. Not SHOW, CALL, DO or DDL.
+    pub(crate) fn is_plannable(&self) -> bool {
+        matches!(
+            self.stmt,
+            NodeEnum::SelectStmt(_)
+                | NodeEnum::InsertStmt(_)
+                | NodeEnum::UpdateStmt(_)
+                | NodeEnum::DeleteStmt(_)
+                | NodeEnum::MergeStmt(_)
+        ) && matches!(self.class, StatementClass::Read | StatementClass::Write)
+    }
+
     /// True for INSERT/UPDATE/DELETE/MERGE with a RETURNING clause (MERGE … RETURNING is PG17+).
     pub(crate) fn has_returning(&self) -> bool {
         let clause = match &self.stmt {
