@@ -80,6 +80,10 @@ pub enum ToolError {
     /// The person asked through elicitation declined or cancelled; nothing ran.
     #[error("{0}")]
     ConfirmationDeclined(String),
+    /// Not an error: a stateless call must first ask its client (multi round-trip,
+    /// `input_required`); the handler answers with this result instead of a tool result.
+    #[error("input required")]
+    InputRequired(Box<rmcp::model::InputRequiredResult>),
 }
 
 /// What PostgreSQL said about a failed statement.
@@ -143,6 +147,7 @@ impl ToolError {
             ToolError::Unavailable(_) => "unavailable",
             ToolError::ConfirmationRequired { .. } => "confirmation_required",
             ToolError::ConfirmationDeclined(_) => "confirmation_declined",
+            ToolError::InputRequired(_) => "input_required",
         }
     }
 

@@ -433,29 +433,99 @@ async fn a_client_with_elicitation_is_asked_and_its_answer_decides() {
 }
 
 #[tokio::test]
-async fn stateless_calls_and_token_mode_use_the_token_even_when_the_client_could_be_asked() {
+async fn token_mode_uses_the_token_even_when_the_client_could_be_asked() {
     let app = app_with_rows(|c| {
         c.confirm_destructive = coldquery::config::ConfirmMode::Token;
     })
     .await;
     let delete = json!({"action": "write", "sql": "DELETE FROM t", "autocommit": true});
-    let h = Answering::new(ElicitationAction::Accept, true);
-    let c = connect(&app, h.clone(), Era::Session).await;
-    let r = call(&c, "pg_query", delete.clone()).await;
-    assert_eq!(category(&r), "confirmation_required", "{}", text_of(&r));
-    assert!(h.asked.lock().unwrap().is_empty(), "token mode never asks");
-    assert_eq!(count(&app, "t").await, 5);
-    let _ = c.cancel().await;
+    for era in [Era::Session, Era::Stateless] {
+        let h = Answering::new(ElicitationAction::Accept, true);
+        let c = connect(&app, h.clone(), era).await;
+        let r = call(&c, "pg_query", delete.clone()).await;
+        assert_eq!(category(&r), "confirmation_required", "{}", text_of(&r));
+        assert!(h.asked.lock().unwrap().is_empty(), "token mode never asks");
+        assert_eq!(count(&app, "t").await, 5);
+        let _ = c.cancel().await;
+    }
     app.finish().await;
+}
 
-    // Default mode, 2026-07-28 (stateless): no server-to-client request is possible.
+#[tokio::test]
+async fn a_stateless_client_with_elicitation_is_asked_through_input_required() {
+    // 2026-07-28 forbids server-to-client requests: the call answers input_required with the
+    // question, and rmcp's client repeats it with the answer and the request state.
     let app = app_with_rows(|_| {}).await;
+    let delete = json!({"action": "write", "sql": "DELETE FROM t", "autocommit": true});
+    for (answer, confirm) in [
+        (ElicitationAction::Decline, false),
+        (ElicitationAction::Accept, false),
+    ] {
+        let h = Answering::new(answer, confirm);
+        let c = connect(&app, h.clone(), Era::Stateless).await;
+        let r = call(&c, "pg_query", delete.clone()).await;
+        assert_eq!(category(&r), "confirmation_declined", "{}", text_of(&r));
+        assert_eq!(h.asked.lock().unwrap().len(), 1);
+        assert_eq!(count(&app, "t").await, 5, "declined: nothing ran");
+        let _ = c.cancel().await;
+    }
     let h = Answering::new(ElicitationAction::Accept, true);
     let c = connect(&app, h.clone(), Era::Stateless).await;
     let r = call(&c, "pg_query", delete.clone()).await;
-    assert_eq!(category(&r), "confirmation_required", "{}", text_of(&r));
-    assert!(h.asked.lock().unwrap().is_empty());
-    assert_eq!(count(&app, "t").await, 5);
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert_eq!(r.structured_content.unwrap()["rows_affected"], 5);
+    let asked = h.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].contains("affected 5 rows"), "{}", asked[0]);
+
+    // The request state of one call does not approve another, nor works as confirm.
+    app.exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 3) g")
+        .await;
+    let Value::Object(map) = delete.clone() else {
+        unreachable!()
+    };
+    let first = c
+        .call_tool_once(CallToolRequestParams::new("pg_query").with_arguments(map))
+        .await
+        .unwrap();
+    let rmcp::model::CallToolResponse::InputRequired(ir) = first else {
+        panic!("expected input_required, got {first:?}")
+    };
+    let state = ir.request_state.clone().expect("a request state");
+    let yes: rmcp::model::InputResponses = [(
+        "confirm".to_owned(),
+        json!({"action": "accept", "content": {"confirm": true}}),
+    )]
+    .into();
+    let Value::Object(other) =
+        json!({"action": "write", "sql": "DELETE FROM u", "autocommit": true})
+    else {
+        unreachable!()
+    };
+    let r = c
+        .call_tool_once(
+            CallToolRequestParams::new("pg_query")
+                .with_arguments(other)
+                .with_input_responses(yes.clone())
+                .with_request_state(state.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, rmcp::model::CallToolResponse::InputRequired(_)),
+        "another statement is asked about afresh: {r:?}"
+    );
+    assert_eq!(count(&app, "u").await, 3);
+    let r = call(
+        &c,
+        "pg_query",
+        json!({"action": "write", "sql": "DELETE FROM t", "autocommit": true, "confirm": state}),
+    )
+    .await;
+    // The rmcp client drives the round itself; its handler says yes, so the statement runs,
+    // but only after asking: the state was not taken as a confirm token.
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert_eq!(h.asked.lock().unwrap().len(), 2, "asked again");
     let _ = c.cancel().await;
     app.finish().await;
 }

@@ -8,13 +8,22 @@
 //! its expiry (10 minutes); the nonces of tokens issued and not yet used are kept in a bounded
 //! map, so that a token works once. A token for another statement, other parameters or another
 //! caller fails the MAC and stays usable for the call it was issued for.
+//!
+//! Stateless (2026-07-28) requests cannot carry a server-to-client request; a client that
+//! declares elicitation in such a request's `_meta` is asked through the multi-round-trip
+//! pattern instead (SEP-2322): the call answers `input_required` with an elicitation and a
+//! `requestState` (a token of its own kind, which never works as `confirm`), and the client
+//! repeats the call with the answer and that state.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
-use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, InputRequest,
+    InputRequests, InputRequiredResult, InputResponses,
+};
 use rmcp::service::{ElicitationMode, Peer, RoleServer};
 use serde_json::Value;
 use sha2::Sha256;
@@ -202,9 +211,10 @@ fn canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// Whether the client of this request can be asked through elicitation: it declared the
-/// capability (form mode) in an MCP session. Stateless (2026-07-28) requests cannot carry a
-/// server-to-client request in rmcp 3.x, so they always get the token path.
+/// Whether the client of this request can be asked with a server-to-client elicitation: it
+/// declared the capability (form mode) in an MCP session. Stateless (2026-07-28) requests
+/// cannot carry one (rmcp refuses it); they are asked through `input_required` instead
+/// ([`can_round_trip`]).
 pub(crate) fn can_elicit(peer: &Peer<RoleServer>, in_session: bool) -> bool {
     in_session
         && peer
@@ -213,6 +223,43 @@ pub(crate) fn can_elicit(peer: &Peer<RoleServer>, in_session: bool) -> bool {
         && peer
             .peer_info()
             .is_some_and(|i| i.protocol_version < rmcp::model::ProtocolVersion::V_2026_07_28)
+}
+
+/// How the client of this request can be asked, worked out once per call.
+#[derive(Debug, Default)]
+pub(crate) struct Ask<'a> {
+    /// An MCP session whose client declared elicitation: ask with a server-to-client request.
+    pub(crate) peer: Option<&'a Peer<RoleServer>>,
+    /// A stateless (2026-07-28) request whose `_meta` declares elicitation: ask through
+    /// `input_required` (multi round-trip).
+    pub(crate) round_trip: bool,
+    /// The answers of a repeated round-trip request.
+    pub(crate) responses: Option<&'a InputResponses>,
+    /// The `requestState` the repeated request echoes.
+    pub(crate) state: Option<&'a str>,
+}
+
+/// Whether a stateless request may be answered with `input_required` carrying a form
+/// elicitation: it speaks 2026-07-28 or later and declares the capability in its `_meta`.
+pub(crate) fn can_round_trip(
+    version: Option<rmcp::model::ProtocolVersion>,
+    caps: Option<rmcp::model::ClientCapabilities>,
+    in_session: bool,
+) -> bool {
+    let modern = version.is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+    let form = caps.and_then(|c| c.elicitation).is_some_and(|e| {
+        // No mode named means form (backward compatibility), as for sessions.
+        e.form.is_some() || e.url.is_none()
+    });
+    !in_session && modern && form
+}
+
+/// What the round-trip state is bound to: the call, marked so that it never redeems as a
+/// `confirm` token (which would let a client skip the question in `elicit` mode).
+fn round_trip_binding(bound: &[u8]) -> Vec<u8> {
+    let mut b = b"input_required\0".to_vec();
+    b.extend_from_slice(bound);
+    b
 }
 
 /// Runs before a `pg_query` or `pg_schema` call: takes `confirm` out of `args`, and returns
@@ -224,7 +271,7 @@ pub(crate) async fn check(
     caller: &Caller,
     tool: &str,
     args: &mut Value,
-    peer: Option<&Peer<RoleServer>>,
+    ask: Ask<'_>,
 ) -> Result<(), ToolError> {
     if !matches!(tool, "pg_query" | "pg_schema") {
         return Ok(());
@@ -251,6 +298,36 @@ pub(crate) async fn check(
     {
         return Ok(());
     }
+    if ask.round_trip && mode != ConfirmMode::Token {
+        let rt = round_trip_binding(&bound);
+        if let Some(echoed) = ask.state
+            && echoed.starts_with(PREFIX)
+            && state.confirmations.redeem(echoed, &rt)
+        {
+            // The repeat of the very call that was asked about, once: the answer decides.
+            let answer = ask
+                .responses
+                .and_then(|r| r.get("confirm"))
+                .and_then(|v| serde_json::from_value::<rmcp::model::ElicitResult>(v.clone()).ok());
+            return match answer.map(judge) {
+                Some(Asked::Accepted) => Ok(()),
+                Some(Asked::Declined(how)) => Err(declined(how, reason)),
+                Some(Asked::Failed) | None => Err(declined("did not answer", reason)),
+            };
+        }
+        // First round (or a state that is unknown, used or expired): ask.
+        let preview = preview(state, caller, tool, args).await?;
+        let what = statement_of(args);
+        let message = question(reason, &what, &preview);
+        let mut requests = InputRequests::new();
+        requests.insert(
+            "confirm".into(),
+            InputRequest::Elicitation(ElicitRequest::new(form(message))),
+        );
+        return Err(ToolError::InputRequired(Box::new(
+            InputRequiredResult::new(Some(requests), Some(state.confirmations.issue(&rt))),
+        )));
+    }
     let stale = if token.is_some() {
         " The confirm token given does not approve this call: it was issued for another \
          statement, other parameters or another caller, has expired, or was used already."
@@ -259,19 +336,11 @@ pub(crate) async fn check(
     };
     let preview = preview(state, caller, tool, args).await?;
     let what = statement_of(args);
-    let peer = peer.filter(|_| mode != ConfirmMode::Token);
+    let peer = ask.peer.filter(|_| mode != ConfirmMode::Token);
     if let Some(peer) = peer {
-        let message = format!(
-            "ColdQuery is about to run a destructive statement: {reason}.\n\n{what}\n\n{preview}\n\nRun it?"
-        );
-        match elicit(peer, message).await {
+        match elicit(peer, question(reason, &what, &preview)).await {
             Asked::Accepted => return Ok(()),
-            Asked::Declined(how) => {
-                return Err(ToolError::ConfirmationDeclined(format!(
-                    "the user {how} the destructive statement ({reason}); nothing ran. Do not \
-                     retry it unless the user asks for it"
-                )));
-            }
+            Asked::Declined(how) => return Err(declined(how, reason)),
             // The client could not be asked after all: fall back to the token.
             Asked::Failed if mode == ConfirmMode::On => {}
             Asked::Failed => {
@@ -496,40 +565,63 @@ enum Asked {
     Failed,
 }
 
-async fn elicit(peer: &Peer<RoleServer>, message: String) -> Asked {
+/// The question a person is asked.
+fn question(reason: &str, what: &str, preview: &str) -> String {
+    format!(
+        "ColdQuery is about to run a destructive statement: {reason}.\n\n{what}\n\n{preview}\n\nRun it?"
+    )
+}
+
+fn declined(how: &str, reason: &str) -> ToolError {
+    ToolError::ConfirmationDeclined(format!(
+        "the user {how} the destructive statement ({reason}); nothing ran. Do not retry it \
+         unless the user asks for it"
+    ))
+}
+
+/// The form: one required boolean, `confirm`.
+fn form(message: String) -> ElicitRequestParams {
     let schema = ElicitationSchema::builder()
         .required_bool("confirm")
         .description("Set confirm to true to run the statement")
         .build()
         .expect("a schema with one property");
-    let params = ElicitRequestParams::FormElicitationParams {
+    ElicitRequestParams::FormElicitationParams {
         meta: None,
         message,
         requested_schema: schema,
-    };
+    }
+}
+
+/// Only an accepted form with `confirm: true` is a yes.
+fn judge(r: rmcp::model::ElicitResult) -> Asked {
+    match r.action {
+        ElicitationAction::Accept => {
+            let yes = r
+                .content
+                .as_ref()
+                .and_then(|c| c.get("confirm"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if yes {
+                Asked::Accepted
+            } else {
+                Asked::Declined("declined")
+            }
+        }
+        ElicitationAction::Decline => Asked::Declined("declined"),
+        ElicitationAction::Cancel => Asked::Declined("cancelled"),
+        // A future answer this server does not know is not a yes.
+        _ => Asked::Declined("declined"),
+    }
+}
+
+async fn elicit(peer: &Peer<RoleServer>, message: String) -> Asked {
     match peer
-        .create_elicitation_with_timeout(params, Some(ELICIT_TIMEOUT))
+        .create_elicitation_with_timeout(form(message), Some(ELICIT_TIMEOUT))
         .await
     {
-        Ok(r) => match r.action {
-            ElicitationAction::Accept => {
-                let yes = r
-                    .content
-                    .as_ref()
-                    .and_then(|c| c.get("confirm"))
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                if yes {
-                    Asked::Accepted
-                } else {
-                    Asked::Declined("declined")
-                }
-            }
-            ElicitationAction::Decline => Asked::Declined("declined"),
-            ElicitationAction::Cancel => Asked::Declined("cancelled"),
-            // A future answer this server does not know is not a yes.
-            _ => Asked::Declined("declined"),
-        },
+        Ok(r) => judge(r),
         Err(rmcp::service::ServiceError::Timeout { .. }) => Asked::Declined("did not answer"),
         Err(e) => {
             tracing::warn!(error = %e, "elicitation failed; falling back to a confirm token");
@@ -613,6 +705,42 @@ mod tests {
         raw.extend_from_slice(&expires.to_be_bytes());
         raw.extend_from_slice(&tag);
         assert!(!store.redeem(&format!("{PREFIX}{}", hex(&raw)), &bound));
+    }
+
+    #[test]
+    fn only_stateless_modern_requests_that_declare_form_elicitation_round_trip() {
+        use rmcp::model::{ClientCapabilities, ProtocolVersion};
+        let with = || Some(ClientCapabilities::builder().enable_elicitation().build());
+        let modern = || Some(ProtocolVersion::V_2026_07_28);
+        assert!(can_round_trip(modern(), with(), false));
+        assert!(
+            !can_round_trip(modern(), with(), true),
+            "sessions are asked directly"
+        );
+        assert!(!can_round_trip(
+            modern(),
+            Some(ClientCapabilities::default()),
+            false
+        ));
+        assert!(!can_round_trip(modern(), None, false));
+        assert!(!can_round_trip(
+            Some(ProtocolVersion::V_2025_06_18),
+            with(),
+            false
+        ));
+    }
+
+    #[test]
+    fn a_round_trip_state_is_not_a_confirm_token() {
+        let store = Confirmations::new();
+        let bound = binding(
+            &caller("anonymous"),
+            "pg_query",
+            &json!({"sql": "DELETE FROM t"}),
+        );
+        let state = store.issue(&round_trip_binding(&bound));
+        assert!(!store.redeem(&state, &bound));
+        assert!(store.redeem(&state, &round_trip_binding(&bound)));
     }
 
     #[test]

@@ -17,8 +17,8 @@ Both modes then: list tools (the tools of expected-surface.json, each with an ou
 transaction -> pg_tx commit -> a fresh read sees the row; a DELETE without WHERE needs its
 confirm token (bound to that statement, usable once); then the resources and prompts that
 expected-surface.json lists as active. Legacy mode also checks elicitation (a client that
-accepts, one that declines); default mode that an elicitation-capable stateless client gets
-the token path.
+accepts, one that declines); default mode the same for stateless clients, which are asked
+through input_required (multi round-trip).
 
 Exit status 0 when every check passed; 1 with a message naming the failed check otherwise.
 """
@@ -359,18 +359,28 @@ async def check_elicitation(url: str, table: str) -> None:
                 check(await count_rows(api, table) == 4, "declined: nothing was deleted")
 
 
-async def check_stateless_elicitation_falls_back_to_the_token(url: str, table: str) -> None:
-    """A 2026-07-28 client with an elicitation callback: stateless calls cannot be asked
-    (no server-to-client request), so the token path applies and the callback is not called."""
-    answer = Answer(True)
-    async with create_mcp_http_client() as hc:
-        async with Client(streamable_http_client(url, http_client=hc), elicitation_callback=answer) as client:
-            api = Api(client)
-            ok_result(await api.tool("pg_schema", {"action": "create", "autocommit": True, "sql": f"CREATE TABLE {table} (id int)"}),
-                      "create a table for the stateless elicitation check")
-            await confirmed(api, "pg_schema", {"action": "drop", "sql": f"DROP TABLE {table}", "autocommit": True},
-                            "stateless DROP TABLE with an elicitation-capable client")
-            check(not answer.asked, "the stateless client was not sent an elicitation request", answer.asked)
+async def check_stateless_elicitation(url: str, table: str) -> None:
+    """A 2026-07-28 client with an elicitation callback: stateless calls cannot carry a
+    server-to-client request, so the server answers input_required (multi round-trip) and the
+    SDK repeats the call with the callback's answer."""
+    for accept in (False, True):
+        answer = Answer(accept)
+        async with create_mcp_http_client() as hc:
+            async with Client(streamable_http_client(url, http_client=hc), elicitation_callback=answer) as client:
+                api = Api(client)
+                if not accept:
+                    ok_result(await api.tool("pg_schema", {"action": "create", "autocommit": True, "sql": f"CREATE TABLE {table} (id int)"}),
+                              "create a table for the stateless elicitation check")
+                r = await api.tool("pg_schema", {"action": "drop", "sql": f"DROP TABLE {table}", "autocommit": True})
+                check(len(answer.asked) == 1, f"stateless ({'accept' if accept else 'decline'}): asked once through input_required", answer.asked)
+                check(f"DROP TABLE {table}" in answer.asked[0], "the question shows the statement", short(answer.asked[0]))
+                if accept:
+                    ok_result(r, "stateless accepted: DROP TABLE ran")
+                    r = await api.tool("pg_query", {"action": "read", "sql": "SELECT to_regclass($1)::text", "params": [table]})
+                    check(ok_result(r, "look the table up").get("rows") == [[None]], "the table is gone")
+                else:
+                    check(r.is_error is True and error_of(r).get("category") == "confirmation_declined",
+                          "stateless declined: confirmation_declined", short(text_of(r)))
 
 
 async def check_resources_and_prompts(api: Api, surface: dict[str, Any]) -> None:
@@ -454,7 +464,7 @@ async def main_default(args: argparse.Namespace, surface: dict[str, Any]) -> Non
             check(client.protocol_version == EXPECTED_PROTOCOL["default"], "default mode negotiated 2026-07-28", client.protocol_version)
             await run_checks(Api(client), args, surface)
     check("initialize" not in wire.methods, "no initialize was sent (stateless era)", wire.methods[:5])
-    await check_stateless_elicitation_falls_back_to_the_token(args.url, f"{args.table}_elicit_{args.mode}")
+    await check_stateless_elicitation(args.url, f"{args.table}_elicit_{args.mode}")
     check(not wire.session_ids, "the server handed out no Mcp-Session-Id", wire.session_ids)
 
 
