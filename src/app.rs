@@ -62,6 +62,15 @@ impl App {
         let auth = crate::http::auth::AuthConfig::from_config(&config)
             .map_err(anyhow::Error::msg)
             .context("reading the bearer tokens")?;
+        if config.allow_procedural && !auth.mapped_roles().is_empty() {
+            // Procedural code is not checked statement by statement, and `RESET ROLE` in a DO
+            // block or a plpgsql function would run the rest as the login role.
+            anyhow::bail!(
+                "COLDQUERY_ALLOW_PROCEDURAL=true cannot be combined with caller roles \
+                 (name=token@role, COLDQUERY_TAILSCALE_ROLES, COLDQUERY_DEFAULT_ROLE): procedural \
+                 code could RESET ROLE and run as the login role; turn one of them off"
+            );
+        }
         let audit = Audit::new(options.clone(), config.audit == Switch::On);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -146,6 +155,11 @@ impl App {
             tokio::spawn(async move {
                 state.audit.migrate().await;
                 crate::check::warn_about_privileges(&state.pools.health).await;
+                crate::check::warn_about_caller_roles(
+                    &state.pools.health,
+                    &state.auth.mapped_roles(),
+                )
+                .await;
             })
         };
         let stop = shutdown.clone();

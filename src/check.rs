@@ -45,12 +45,149 @@ pub async fn warn_about_privileges(pool: &sqlx::PgPool) {
     }
 }
 
+/// One caller role as the catalog sees it: whether it exists, whether the login role may
+/// switch to it, and the attributes that defeat grants and row-level security. `$2` is the
+/// privilege `pg_has_role` checks: `SET` on PostgreSQL 16 and later (where membership can be
+/// granted without it), `MEMBER` before.
+const CALLER_ROLE_QUERY: &str = "SELECT r.oid IS NOT NULL, \
+     r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, $2), \
+     coalesce(r.rolsuper, false), coalesce(r.rolbypassrls, false) \
+     FROM (SELECT $1::text AS name) n LEFT JOIN pg_roles r ON r.rolname = n.name";
+
+/// How `coldquery check` grades a line of the caller-role report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grade {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// Each caller role (`who` gets it: a token, a Tailscale login, the default role) as seen from
+/// the login role `login`: exists, may be assumed (`SET ROLE`), superuser or BYPASSRLS. A
+/// `Fail` line means the callers of that role would get an error on every call.
+async fn role_report(
+    conn: &mut sqlx::PgConnection,
+    login: &str,
+    roles: &[(String, crate::db::roles::Role)],
+) -> Vec<(Grade, String)> {
+    let mut out = Vec::new();
+    if roles.is_empty() {
+        return out;
+    }
+    let version: i32 = match sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            let e = crate::error::ToolError::from_sqlx(e, 0);
+            out.push((Grade::Fail, format!("caller roles: {e}")));
+            return out;
+        }
+    };
+    let privilege = if version >= 160000 { "SET" } else { "MEMBER" };
+    for (who, role) in roles {
+        let name = role.name();
+        let row = sqlx::query(CALLER_ROLE_QUERY)
+            .bind(name)
+            .bind(privilege)
+            .fetch_one(&mut *conn)
+            .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                let e = crate::error::ToolError::from_sqlx(e, 0);
+                out.push((Grade::Fail, format!("role {name} ({who}): {e}")));
+                continue;
+            }
+        };
+        let (exists, grantable, superuser, bypass): (bool, bool, bool, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if !exists {
+            out.push((
+                Grade::Fail,
+                format!(
+                    "role {name} ({who}) does not exist: CREATE ROLE {role} NOLOGIN; GRANT {role} TO {login}"
+                ),
+            ));
+            continue;
+        }
+        if !grantable {
+            out.push((
+                Grade::Fail,
+                format!(
+                    "role {name} ({who}): the login role {login} may not SET ROLE to it: GRANT {role} TO {login}"
+                ),
+            ));
+            continue;
+        }
+        out.push((
+            Grade::Ok,
+            format!("role {name} ({who}): exists, {login} may SET ROLE to it"),
+        ));
+        if superuser {
+            out.push((
+                Grade::Warn,
+                format!(
+                    "role {name} ({who}) is a SUPERUSER: grants and row-level security do not bind it"
+                ),
+            ));
+        }
+        if bypass {
+            out.push((
+                Grade::Warn,
+                format!(
+                    "role {name} ({who}) has BYPASSRLS: row-level security does not apply to it"
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// At start-up, warn about each caller role that is missing, cannot be assumed, is a
+/// superuser or bypasses RLS: its callers' calls would fail, or not be bound by RLS.
+pub async fn warn_about_caller_roles(
+    pool: &sqlx::PgPool,
+    roles: &[(String, crate::db::roles::Role)],
+) {
+    if roles.is_empty() {
+        return;
+    }
+    let Ok(mut conn) = pool.acquire().await else {
+        return;
+    };
+    let login: String = match sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(l) => l,
+        Err(_) => return,
+    };
+    for (grade, line) in role_report(&mut conn, &login, roles).await {
+        match grade {
+            Grade::Ok => tracing::info!("caller {line}"),
+            Grade::Warn => tracing::warn!("caller {line}"),
+            Grade::Fail => tracing::warn!(
+                "caller {line}; calls of its callers fail until this is fixed (coldquery check)"
+            ),
+        }
+    }
+}
+
 /// Run the check and return the process exit code.
 pub async fn run(config: &Config) -> ExitCode {
     eprintln!("coldquery {} check", env!("CARGO_PKG_VERSION"));
     eprintln!("  database: {}", config.database_label());
     let options = match config.connect_options() {
         Ok(o) => o,
+        Err(e) => {
+            eprintln!("  FAIL configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let auth = match crate::http::auth::AuthConfig::from_config(config) {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("  FAIL configuration: {e}");
             return ExitCode::FAILURE;
@@ -93,7 +230,21 @@ pub async fn run(config: &Config) -> ExitCode {
                     "  WARN role {user} has BYPASSRLS: row-level security does not apply to it"
                 );
             }
+            let mut roles_ok = true;
+            for (grade, line) in role_report(&mut conn, &user, &auth.mapped_roles()).await {
+                let tag = match grade {
+                    Grade::Ok => "ok  ",
+                    Grade::Warn => "WARN",
+                    Grade::Fail => "FAIL",
+                };
+                roles_ok &= grade != Grade::Fail;
+                eprintln!("  {tag} {line}");
+            }
             let _ = conn.close().await;
+            if !roles_ok {
+                eprintln!("  result: NOT usable (a caller role cannot be used; see above)");
+                return ExitCode::FAILURE;
+            }
             eprintln!("  result: usable");
             ExitCode::SUCCESS
         }

@@ -180,14 +180,26 @@ pub struct Config {
     #[arg(long, env = "COLDQUERY_AUDIT", default_value = "on")]
     pub audit: Switch,
 
-    /// Bearer tokens for /mcp, comma-separated `name=token` (a bare token is named token-N).
+    /// Bearer tokens for /mcp, comma-separated `name=token` (a bare token is named token-N);
+    /// `name=token@role` runs that caller's statements as the PostgreSQL role `role`.
     /// Empty: no authentication.
     #[arg(long, env = "COLDQUERY_AUTH_TOKENS", hide_env_values = true)]
     pub auth_tokens: Option<Secret>,
 
-    /// File of bearer tokens, one `name=token` per line (`#` comments allowed).
+    /// File of bearer tokens, one `name=token` (or `name=token@role`) per line (`#` comments
+    /// allowed).
     #[arg(long, env = "COLDQUERY_AUTH_TOKENS_FILE")]
     pub auth_tokens_file: Option<std::path::PathBuf>,
+
+    /// The PostgreSQL role the statements of callers without a role of their own run as
+    /// (`SET LOCAL ROLE`; the login role must be a member). Unset: the login role.
+    #[arg(long, env = "COLDQUERY_DEFAULT_ROLE")]
+    pub default_role: Option<String>,
+
+    /// Roles for Tailscale identities (with COLDQUERY_TRUST_TAILSCALE_HEADERS), comma-separated
+    /// `login=role`, e.g. alice@example.com=app_reader.
+    #[arg(long, env = "COLDQUERY_TAILSCALE_ROLES")]
+    pub tailscale_roles: Option<String>,
 
     /// Trust the Tailscale-User-Login header as the principal. Only safe when /mcp is reachable
     /// through `tailscale serve` alone: anyone who can reach the port directly can forge it.

@@ -4,7 +4,8 @@
 //! `ReadyForQuery`). A pooled point read of reviewed code is one round trip on the call's
 //! path; sqlx adds one more, a `Sync` "ping" when the connection goes back to the pool, which
 //! runs in a task of its own after the call has its rows (sqlx 0.9 has no switch for it), so
-//! the relay sees two per read, against four for the BEGIN … ROLLBACK form.
+//! the relay sees two per read, against four for the BEGIN … ROLLBACK form (which a caller with
+//! a role always takes: its `SET LOCAL ROLE` needs a transaction).
 
 mod common;
 
@@ -211,4 +212,86 @@ async fn a_pooled_point_read_is_one_round_trip_and_the_other_forms_say_what_they
         1000
     );
     app.finish().await;
+}
+
+/// Runs `sql` on the cluster as the admin.
+async fn admin(sql: &str) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("admin SQL failed: {e}\n{sql}"));
+    let _ = c.close().await;
+}
+
+#[tokio::test]
+async fn a_caller_with_a_role_reads_in_the_transaction_form() {
+    // Roles are cluster-wide: a name of this branch's tests, unique to this run, dropped
+    // whatever the test's outcome.
+    let role = format!(
+        "roles_t_rt_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    admin(&format!(
+        "CREATE ROLE {role} NOLOGIN; GRANT {role} TO postgres"
+    ))
+    .await;
+    let (port, trips) = relay().await;
+    let app = spawn_app_with(|c| {
+        let url = c.database_url.as_ref().unwrap().expose().to_owned();
+        let db = url.rsplit_once('/').unwrap().1.to_owned();
+        c.database_url = Some(
+            format!("postgres://postgres@127.0.0.1:{port}/{db}")
+                .as_str()
+                .into(),
+        );
+        c.audit = coldquery::config::Switch::Off;
+        c.default_role = Some(role.clone());
+    })
+    .await;
+    let db_name = app.db_name.clone();
+    let r = role.clone();
+    let body = tokio::spawn(async move {
+        app.exec(&format!(
+            "CREATE TABLE items (id int PRIMARY KEY, v text); \
+             INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 100) g; \
+             GRANT SELECT ON items TO {r}"
+        ))
+        .await;
+        let c = app.client(Era::Stateless).await;
+        let point = "SELECT v, current_user::text FROM items WHERE id = $1";
+        for i in 1..=10 {
+            c.ok(
+                "pg_query",
+                json!({"action": "read", "sql": point, "params": [i]}),
+            )
+            .await;
+        }
+        let before = settled(&trips).await;
+        for i in 1..=10 {
+            let v = c
+                .ok(
+                    "pg_query",
+                    json!({"action": "read", "sql": point, "params": [i]}),
+                )
+                .await;
+            assert_eq!(v["rows"], json!([[format!("v{i}"), r]]), "{v}");
+        }
+        // BEGIN READ ONLY with the timeouts, SET LOCAL ROLE and the pid in one message; the
+        // statement; ROLLBACK (+ the release ping).
+        let per_call = (settled(&trips).await - before) as f64 / 10.0;
+        assert_eq!(per_call, 4.0, "a read of a caller with a role");
+        c.close().await;
+        app.finish().await;
+    })
+    .await;
+    admin(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")).await;
+    admin(&format!("DROP ROLE IF EXISTS {role}")).await;
+    if let Err(e) = body {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

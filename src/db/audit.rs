@@ -57,6 +57,14 @@ fn migrator(schema_exists: bool) -> Migrator {
                 .into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "audit log role".into(),
+            MigrationType::Simple,
+            sqlx::AssertSqlSafe(include_str!("../../migrations/0003_audit_role.sql"))
+                .into_sql_str(),
+            false,
+        ),
     ]);
     // Our bookkeeping lives in our schema, not in the user's `public`. Ask for the schema only
     // when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
@@ -187,8 +195,8 @@ impl Audit {
             Duration::from_secs(2),
             sqlx::query(
                 "INSERT INTO coldquery.audit_log (principal, mcp_session, session_id, tool, action, \
-                 statement, rows_affected, duration_ms, outcome, sqlstate) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 statement, rows_affected, duration_ms, outcome, sqlstate, role) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&row.principal)
             .bind(&row.mcp_session)
@@ -200,6 +208,7 @@ impl Audit {
             .bind(row.duration_ms)
             .bind(&row.outcome)
             .bind(&row.sqlstate)
+            .bind(&row.role)
             .execute(&self.pool),
         )
         .await;
@@ -241,6 +250,8 @@ pub struct AuditRow {
     pub outcome: String,
     /// SQLSTATE of a database error.
     pub sqlstate: Option<String>,
+    /// The PostgreSQL role the call ran as; `None`: the login role.
+    pub role: Option<String>,
 }
 
 /// Which calls are audited: everything that can change the database or end a transaction.
@@ -340,6 +351,7 @@ pub fn row_for(
         duration_ms,
         outcome: outcome_s,
         sqlstate,
+        role: caller.role().map(|r| r.name().to_owned()),
     }
 }
 
@@ -378,6 +390,15 @@ mod tests {
         );
         assert!(!row.statement.as_deref().unwrap().contains("hunter2"));
         assert_eq!(row.principal, "ci");
+        assert_eq!(row.role, None);
+        let as_role = caller
+            .clone()
+            .with_role(Some(crate::db::roles::Role::parse("r", "app_ci").unwrap()));
+        let row = row_for(&as_role, "pg_query", "write", &args, &Ok(json!({})), 1.0);
+        assert_eq!(
+            (row.principal.as_str(), row.role.as_deref()),
+            ("ci", Some("app_ci"))
+        );
         let args =
             json!({"operations": [{"sql": "INSERT INTO t VALUES (1)"}, {"sql": "DELETE FROM t"}]});
         let ok = json!({"results": [{"rows_affected": 1}, {"rows_affected": 3}]});

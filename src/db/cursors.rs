@@ -23,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{AssertSqlSafe, Column, Connection, Executor, PgConnection, Row, SqlSafeStr, Statement};
 
 use crate::db::executor::{self, Limits, RowMode, RowSet, StatementRef, run_statement};
+use crate::db::roles::Role;
 use crate::db::sessions::cancel_backend;
 use crate::db::values;
 use crate::error::ToolError;
@@ -102,6 +103,16 @@ pub struct Cursors {
 pub struct Reservation {
     cursors: Cursors,
     owner: String,
+    /// The caller's role: a dedicated cursor connection runs as it.
+    role: Option<Role>,
+}
+
+impl Reservation {
+    /// The cursor is the caller's running as `role` (`None`: the login role).
+    pub fn as_role(mut self, role: Option<&Role>) -> Reservation {
+        self.role = role.cloned();
+        self
+    }
 }
 
 impl Drop for Reservation {
@@ -200,6 +211,7 @@ impl Cursors {
         Some(Reservation {
             cursors: self.clone(),
             owner: owner.to_owned(),
+            role: None,
         })
     }
 
@@ -245,7 +257,8 @@ impl Cursors {
     }
 
     /// Open a cursor of a pooled read on a dedicated connection and return its first page,
-    /// with the handle when rows remain. `original` is the caller's SQL (error positions).
+    /// with the handle when rows remain. `original` is the caller's SQL (error positions);
+    /// the connection runs as the reservation's role ([`Reservation::as_role`]).
     pub async fn open_dedicated(
         &self,
         res: Reservation,
@@ -256,9 +269,11 @@ impl Cursors {
         limits: &Limits,
     ) -> Result<(RowSet, Option<String>), ToolError> {
         let mut conn = super::sessions::connect_dedicated(&self.inner.options, "cursor").await?;
+        // Under the caller's role, like the read it continues: its pages show what it may see.
         let sql = format!(
-            "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ; {}; SELECT pg_backend_pid()",
-            self.inner.limits.set_local_sql()
+            "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ; {}{}; SELECT pg_backend_pid()",
+            self.inner.limits.set_local_sql(),
+            super::roles::set_local_sql(res.role.as_ref())
         );
         let deadline = limits.client_deadline();
         let name = Self::new_name()?;

@@ -8,6 +8,7 @@ pub mod cost;
 pub mod cursors;
 pub mod executor;
 pub mod per_caller;
+pub mod roles;
 pub mod sessions;
 pub mod spares;
 pub mod values;
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::ToolError;
 use executor::{Limits, simple};
+use roles::Role;
 
 /// The two pools: one serves tool calls, a tiny one serves `/health` and monitoring so that a
 /// saturated pool can never make the server look dead to its orchestrator.
@@ -195,9 +197,11 @@ pub struct PooledTx {
 }
 
 impl PooledTx {
-    /// Acquire a connection and `BEGIN` (READ ONLY when asked), with the per-call limits.
+    /// Acquire a connection and `BEGIN` (READ ONLY when asked), with the per-call limits, as
+    /// the caller's `role` when it has one (`SET LOCAL ROLE`, ended by the transaction).
     pub async fn begin(
         pools: &Pools,
+        role: Option<&Role>,
         read_only: bool,
         limits: &Limits,
     ) -> Result<PooledTx, ToolError> {
@@ -210,8 +214,9 @@ impl PooledTx {
         // The backend pid rides along in the same round trip: it is what a cancel request
         // needs if this call is abandoned mid-statement.
         let sql = format!(
-            "{begin}; {}; SELECT pg_backend_pid()",
-            limits.set_local_sql()
+            "{begin}; {}{}; SELECT pg_backend_pid()",
+            limits.set_local_sql(),
+            roles::set_local_sql(role)
         );
         let (conn, pid) = acquire_prepared(pools, pools.pool(), &sql).await?;
         Ok(PooledTx {
@@ -231,10 +236,15 @@ impl PooledTx {
     }
 
     /// Like [`PooledTx::begin`] (READ ONLY) on the monitoring pool, for `pg_monitor`.
-    pub async fn begin_monitor(pools: &Pools, limits: &Limits) -> Result<PooledTx, ToolError> {
+    pub async fn begin_monitor(
+        pools: &Pools,
+        role: Option<&Role>,
+        limits: &Limits,
+    ) -> Result<PooledTx, ToolError> {
         let sql = format!(
-            "BEGIN READ ONLY; {}; SELECT pg_backend_pid()",
-            limits.set_local_sql()
+            "BEGIN READ ONLY; {}{}; SELECT pg_backend_pid()",
+            limits.set_local_sql(),
+            roles::set_local_sql(role)
         );
         let (conn, pid) = acquire_prepared(pools, &pools.monitor, &sql).await?;
         Ok(PooledTx {
@@ -308,6 +318,8 @@ impl Drop for PooledTx {
 /// options ([`read_first`]) make its implicit transaction read-only and bound it by the
 /// configured timeouts; the policy point lets only statements whose every function is reviewed
 /// built-in or default-extension code come here, so nothing the statement does outlives it.
+/// It runs as the login role: a caller with a role of its own never comes here (there is no
+/// transaction for its `SET LOCAL ROLE`); `pg_query read` gives it a [`PooledTx`] instead.
 ///
 /// If the call is dropped mid-statement (cancelled, or past its client deadline) the
 /// connection is closed, not returned, and PostgreSQL stops the statement when it next checks
@@ -370,13 +382,19 @@ pub struct AutocommitConn {
 }
 
 impl AutocommitConn {
-    /// Acquire a connection from the main pool and apply the per-call limits to it.
-    pub async fn acquire(pools: &Pools, limits: &Limits) -> Result<AutocommitConn, ToolError> {
-        // Only numbers from our configuration go into this text.
+    /// Acquire a connection from the main pool and apply the per-call limits to it, and the
+    /// caller's `role` (session-level `SET ROLE`: there is no transaction for `SET LOCAL`).
+    pub async fn acquire(
+        pools: &Pools,
+        role: Option<&Role>,
+        limits: &Limits,
+    ) -> Result<AutocommitConn, ToolError> {
+        // Only numbers from our configuration and a validated, quoted role go into this text.
         let sql = format!(
-            "SET default_transaction_read_only = off; SET statement_timeout = {}; SET lock_timeout = {}; SELECT pg_backend_pid()",
+            "SET default_transaction_read_only = off; SET statement_timeout = {}; SET lock_timeout = {}{}; SELECT pg_backend_pid()",
             limits.statement_timeout.as_millis().max(1),
-            limits.lock_timeout.as_millis().max(1)
+            limits.lock_timeout.as_millis().max(1),
+            roles::set_session_sql(role)
         );
         let (conn, pid) = acquire_prepared(pools, pools.pool(), &sql).await?;
         Ok(AutocommitConn {
@@ -411,12 +429,12 @@ impl AutocommitConn {
         }
     }
 
-    /// Reset our settings and return the connection to the pool (the drop path closes it
-    /// instead if the reset fails).
+    /// Reset our settings (and the caller's role) and return the connection to the pool (the
+    /// drop path closes it instead if the reset fails).
     async fn release(mut self) {
         if simple(
             &mut self.conn,
-            "RESET default_transaction_read_only; RESET statement_timeout; RESET lock_timeout",
+            "RESET default_transaction_read_only; RESET statement_timeout; RESET lock_timeout; RESET ROLE",
         )
         .await
         .is_ok()

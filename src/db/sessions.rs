@@ -16,6 +16,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::db::cursors::Cursors;
 use crate::db::executor::Limits;
+use crate::db::roles::{self, Role};
 use crate::db::spares::{Spares, spare_was_dead};
 use crate::error::{DbError, ToolError};
 use crate::http::caller::digest;
@@ -274,13 +275,16 @@ impl Sessions {
     }
 
     /// Open a transaction on a new dedicated connection and mint its handle. `created_in` is
-    /// the MCP session of the call, if any: its DELETE will end the handle.
+    /// the MCP session of the call, if any: its DELETE will end the handle. `role` is the
+    /// caller's role: set at begin, it holds for the session's whole life (the connection
+    /// ends with the transaction).
     pub async fn begin(
         &self,
         owner: &str,
         created_in: Option<&str>,
         isolation: Isolation,
         read_only: bool,
+        role: Option<&Role>,
     ) -> Result<Value, ToolError> {
         {
             // Count open and still-connecting sessions under one lock, so that a burst of
@@ -298,7 +302,9 @@ impl Sessions {
             }
             *pending.entry(owner.to_owned()).or_default() += 1;
         }
-        let res = self.open(owner, created_in, isolation, read_only).await;
+        let res = self
+            .open(owner, created_in, isolation, read_only, role)
+            .await;
         {
             let mut pending = self.inner.pending.lock().expect("pending lock");
             if let Some(n) = pending.get_mut(owner) {
@@ -375,12 +381,16 @@ impl Sessions {
         created_in: Option<&str>,
         isolation: Isolation,
         read_only: bool,
+        role: Option<&Role>,
     ) -> Result<Arc<Slot>, ToolError> {
+        // The role is set inside the transaction: no round trip of its own, and a savepoint
+        // rolled back later was taken after it, so nothing in the session can undo it.
         let begin = format!(
-            "BEGIN ISOLATION LEVEL {}{}; {}; SELECT pg_backend_pid()",
+            "BEGIN ISOLATION LEVEL {}{}; {}{}; SELECT pg_backend_pid()",
             isolation.sql(),
             if read_only { " READ ONLY" } else { "" },
-            self.inner.limits.set_local_sql()
+            self.inner.limits.set_local_sql(),
+            roles::set_local_sql(role)
         );
         let (conn, pid) = match self.inner.spares.take() {
             // A spare is renamed in the same round trip as its BEGIN.

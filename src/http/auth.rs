@@ -2,6 +2,8 @@
 //! principal in the audit log), compared in constant time; optionally the Tailscale identity
 //! header when `tailscale serve` is the only way in. `/health` and `/metrics` stay open.
 
+use std::collections::HashMap;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,14 +11,20 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::config::Config;
-use crate::http::caller::Principal;
+use crate::db::roles::Role;
+use crate::http::caller::{CallerRole, Principal};
 use crate::state::AppState;
 
-/// The configured credentials.
+/// The configured credentials, and the role each caller runs as.
 #[derive(Debug, Default)]
 pub struct AuthConfig {
-    tokens: Vec<(String, Vec<u8>)>,
+    /// Principal name, token, and the token's role (`name=token@role`).
+    tokens: Vec<(String, Vec<u8>, Option<Role>)>,
     trust_tailscale: bool,
+    /// `COLDQUERY_TAILSCALE_ROLES`: Tailscale login → role.
+    tailscale_roles: HashMap<String, Role>,
+    /// `COLDQUERY_DEFAULT_ROLE`: the role of callers without one of their own.
+    default_role: Option<Role>,
 }
 
 impl AuthConfig {
@@ -51,6 +59,17 @@ impl AuthConfig {
                 Some((n, t)) => (n.trim().to_owned(), t.trim()),
                 None => (format!("token-{}", i + 1), raw),
             };
+            // `token@role`: the last `@` starts the role (a role name has no `@`).
+            let (token, role) = match token.rsplit_once('@') {
+                Some((t, r)) => (
+                    t.trim(),
+                    Some(Role::parse(
+                        &format!("COLDQUERY_AUTH_TOKENS entry {name} (name=token@role)"),
+                        r.trim(),
+                    )?),
+                ),
+                None => (token, None),
+            };
             if name.is_empty()
                 || !name
                     .chars()
@@ -68,12 +87,64 @@ impl AuthConfig {
                      generate one with `openssl rand -hex 32`"
                 ));
             }
-            tokens.push((name, token.as_bytes().to_vec()));
+            tokens.push((name, token.as_bytes().to_vec(), role));
         }
+        let mut tailscale_roles = HashMap::new();
+        for entry in cfg
+            .tailscale_roles
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let Some((login, role)) = entry.rsplit_once('=') else {
+                return Err(format!(
+                    "COLDQUERY_TAILSCALE_ROLES entry {entry:?}: expected login=role, e.g.                      alice@example.com=app_reader"
+                ));
+            };
+            let role = Role::parse(
+                &format!("COLDQUERY_TAILSCALE_ROLES entry {}", login.trim()),
+                role.trim(),
+            )?;
+            tailscale_roles.insert(login.trim().to_owned(), role);
+        }
+        let default_role = match cfg.default_role.as_deref().map(str::trim) {
+            Some(r) if !r.is_empty() => Some(Role::parse("COLDQUERY_DEFAULT_ROLE", r)?),
+            _ => None,
+        };
         Ok(AuthConfig {
             tokens,
             trust_tailscale: cfg.trust_tailscale_headers,
+            tailscale_roles,
+            default_role,
         })
+    }
+
+    /// Every role a caller may run as, with who gets it (a token's name, a Tailscale login,
+    /// or `COLDQUERY_DEFAULT_ROLE`), for `coldquery check`.
+    pub fn mapped_roles(&self) -> Vec<(String, Role)> {
+        let mut out: Vec<(String, Role)> = self
+            .tokens
+            .iter()
+            .filter_map(|(name, _, role)| Some((format!("token {name}"), role.clone()?)))
+            .collect();
+        let mut tailscale: Vec<_> = self.tailscale_roles.iter().collect();
+        tailscale.sort();
+        out.extend(
+            tailscale
+                .into_iter()
+                .map(|(login, role)| (format!("tailscale {login}"), role.clone())),
+        );
+        if let Some(r) = &self.default_role {
+            out.push(("COLDQUERY_DEFAULT_ROLE".into(), r.clone()));
+        }
+        out
+    }
+
+    /// The role of a caller whose own mapping gave `own` (`None`: none): its own, else the
+    /// default role, else none (the login role).
+    fn role_of(&self, own: Option<&Role>) -> Option<Role> {
+        own.or(self.default_role.as_ref()).cloned()
     }
 
     /// Whether bearer tokens are required.
@@ -83,11 +154,11 @@ impl AuthConfig {
 
     /// The principal a presented token belongs to. Every configured token is compared, in
     /// constant time, whatever matches first: timing says nothing about which was close.
-    fn principal_for(&self, presented: &[u8]) -> Option<&str> {
+    fn principal_for(&self, presented: &[u8]) -> Option<(&str, Option<&Role>)> {
         let mut found = None;
-        for (name, token) in &self.tokens {
+        for (name, token, role) in &self.tokens {
             if constant_time_eq(token, presented) && found.is_none() {
-                found = Some(name.as_str());
+                found = Some((name.as_str(), role.as_ref()));
             }
         }
         found
@@ -188,11 +259,14 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 256)
     {
+        let role = auth.role_of(auth.tailscale_roles.get(login));
         let principal = Principal(format!("tailscale:{login}"));
         req.extensions_mut().insert(principal);
+        req.extensions_mut().insert(CallerRole(role));
         return next.run(req).await;
     }
     if !auth.enabled() {
+        req.extensions_mut().insert(CallerRole(auth.role_of(None)));
         return next.run(req).await;
     }
     let presented = req
@@ -208,9 +282,11 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         return unauthorized("this server requires a bearer token", false);
     };
     match auth.principal_for(&presented) {
-        Some(name) => {
+        Some((name, role)) => {
+            let role = auth.role_of(role);
             let principal = Principal(name.to_owned());
             req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(CallerRole(role));
             next.run(req).await
         }
         None => {
@@ -235,8 +311,14 @@ mod tests {
         let a = AuthConfig::from_config(&cfg("laptop=aaaaaaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbbbbbb"))
             .unwrap();
         assert!(a.enabled());
-        assert_eq!(a.principal_for(b"aaaaaaaaaaaaaaaaaaaa"), Some("laptop"));
-        assert_eq!(a.principal_for(b"bbbbbbbbbbbbbbbbbbbb"), Some("token-2"));
+        assert_eq!(
+            a.principal_for(b"aaaaaaaaaaaaaaaaaaaa"),
+            Some(("laptop", None))
+        );
+        assert_eq!(
+            a.principal_for(b"bbbbbbbbbbbbbbbbbbbb"),
+            Some(("token-2", None))
+        );
         assert_eq!(a.principal_for(b"aaaaaaaaaaaaaaaaaaab"), None);
         assert_eq!(a.principal_for(b""), None);
         assert_eq!(a.principal_for(b"aaaaaaaaaaaaaaaaaaaaa"), None);
@@ -256,6 +338,77 @@ mod tests {
         );
         let none = AuthConfig::from_config(&Config::with_database_url("postgres://x@h/x")).unwrap();
         assert!(!none.enabled());
+    }
+
+    #[test]
+    fn a_token_may_name_its_role_and_the_default_role_covers_the_rest() {
+        let mut c = cfg("alice=aaaaaaaaaaaaaaaaaaaa@app_alice,plain=bbbbbbbbbbbbbbbbbbbb");
+        c.default_role = Some("app_default".into());
+        c.tailscale_roles = Some("ann@example.com=app_ann, bo@example.com = app_bo".into());
+        let a = AuthConfig::from_config(&c).unwrap();
+        let alice = Role::parse("r", "app_alice").unwrap();
+        // The role is not part of the token: the token alone authenticates.
+        assert_eq!(
+            a.principal_for(b"aaaaaaaaaaaaaaaaaaaa"),
+            Some(("alice", Some(&alice)))
+        );
+        assert_eq!(a.principal_for(b"aaaaaaaaaaaaaaaaaaaa@app_alice"), None);
+        let (_, own) = a.principal_for(b"bbbbbbbbbbbbbbbbbbbb").unwrap();
+        assert_eq!(own, None);
+        assert_eq!(a.role_of(own).unwrap().name(), "app_default");
+        assert_eq!(a.role_of(Some(&alice)).unwrap().name(), "app_alice");
+        assert_eq!(
+            a.role_of(a.tailscale_roles.get("bo@example.com"))
+                .unwrap()
+                .name(),
+            "app_bo"
+        );
+        let mapped: Vec<String> = a
+            .mapped_roles()
+            .iter()
+            .map(|(who, r)| format!("{who}:{}", r.name()))
+            .collect();
+        assert_eq!(
+            mapped,
+            [
+                "token alice:app_alice",
+                "tailscale ann@example.com:app_ann",
+                "tailscale bo@example.com:app_bo",
+                "COLDQUERY_DEFAULT_ROLE:app_default"
+            ]
+        );
+        // Without a default, a caller without a role runs as the login role.
+        let none = AuthConfig::from_config(&cfg("x=aaaaaaaaaaaaaaaaaaaa")).unwrap();
+        assert_eq!(none.role_of(None), None);
+    }
+
+    #[test]
+    fn bad_role_names_stop_start_up_naming_the_setting() {
+        let e = AuthConfig::from_config(&cfg("alice=aaaaaaaaaaaaaaaaaaaa@bad;role")).unwrap_err();
+        assert!(e.contains("COLDQUERY_AUTH_TOKENS entry alice"), "{e}");
+        assert!(e.contains("not a valid role name"), "{e}");
+        let e = AuthConfig::from_config(&cfg("alice=aaaaaaaaaaaaaaaaaaaa@")).unwrap_err();
+        assert!(e.contains("not a valid role name"), "{e}");
+        // The token before the role is still held to the length rule.
+        let e = AuthConfig::from_config(&cfg("alice=short@app_alice")).unwrap_err();
+        assert!(e.contains("16 characters"), "{e}");
+        let mut c = Config::with_database_url("postgres://x@h/x");
+        c.default_role = Some("a b".into());
+        let e = AuthConfig::from_config(&c).unwrap_err();
+        assert!(e.starts_with("COLDQUERY_DEFAULT_ROLE"), "{e}");
+        let mut c = Config::with_database_url("postgres://x@h/x");
+        c.tailscale_roles = Some("ann@example.com".into());
+        let e = AuthConfig::from_config(&c).unwrap_err();
+        assert!(e.contains("expected login=role"), "{e}");
+        // An empty COLDQUERY_DEFAULT_ROLE (a blank line in .env) means unset.
+        let mut c = Config::with_database_url("postgres://x@h/x");
+        c.default_role = Some(" ".into());
+        assert!(
+            AuthConfig::from_config(&c)
+                .unwrap()
+                .mapped_roles()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use axum::response::Response;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use sha2::{Digest, Sha256};
 
+use crate::db::roles::Role;
 use crate::db::sessions::Sessions;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -38,6 +39,9 @@ pub struct Caller {
     pub mcp_session: Option<String>,
     /// The authenticated principal's name, when there is one.
     pub principal: Option<String>,
+    /// The PostgreSQL role this caller's statements run as: its token's (or Tailscale
+    /// login's) role, else `COLDQUERY_DEFAULT_ROLE`; `None` runs as the login role.
+    pub role: Option<Role>,
 }
 
 impl Caller {
@@ -52,7 +56,19 @@ impl Caller {
             owner,
             mcp_session,
             principal,
+            role: None,
         }
+    }
+
+    /// The same caller, running as `role` (`None`: the login role).
+    pub fn with_role(mut self, role: Option<Role>) -> Caller {
+        self.role = role;
+        self
+    }
+
+    /// The role its statements run as, for the database layer.
+    pub fn role(&self) -> Option<&Role> {
+        self.role.as_ref()
     }
 
     /// The caller of a request that carries no identity at all.
@@ -62,13 +78,18 @@ impl Caller {
 
     /// The same caller on a stateless call: any `Mcp-Session-Id` it sent is ignored.
     pub fn stateless(self) -> Caller {
-        Caller::new(self.principal, None)
+        Caller::new(self.principal, None).with_role(self.role)
     }
 }
 
 /// The authenticated principal, inserted by the auth layer (when tokens are configured).
 #[derive(Debug, Clone)]
 pub struct Principal(pub String);
+
+/// The role a request's statements run as (the principal's, else the default role), inserted
+/// by the auth layer on every `/mcp` request.
+#[derive(Debug, Clone)]
+pub struct CallerRole(pub Option<Role>);
 
 /// A short, one-way digest of a handle or MCP session id (SHA-256, first 16 hex digits): what
 /// the audit log and the logs carry instead of the id, so that reading them never hands anyone
@@ -166,6 +187,10 @@ pub async fn tag_caller(
     next: Next,
 ) -> Response {
     let principal = req.extensions().get::<Principal>().map(|p| p.0.clone());
+    let role = req
+        .extensions()
+        .get::<CallerRole>()
+        .and_then(|r| r.0.clone());
     let presented = req
         .headers()
         .get(SESSION_HEADER)
@@ -183,7 +208,7 @@ pub async fn tag_caller(
     };
     let method = req.method().clone();
     req.extensions_mut()
-        .insert(Caller::new(principal.clone(), mcp_session.clone()));
+        .insert(Caller::new(principal.clone(), mcp_session.clone()).with_role(role));
     let mut res = next.run(req).await;
 
     match (&method, &presented, &mcp_session) {
@@ -227,6 +252,14 @@ mod tests {
         assert_eq!(c.owner, "mcp:s1");
         assert_eq!(c.stateless().owner, "anonymous");
         assert_eq!(Caller::anonymous().owner, "anonymous");
+    }
+
+    #[test]
+    fn a_stateless_call_keeps_its_role() {
+        let alice = Role::parse("r", "alice").unwrap();
+        let c = Caller::new(Some("a".into()), Some("s1".into())).with_role(Some(alice.clone()));
+        assert_eq!(c.clone().stateless().role(), Some(&alice));
+        assert_eq!(Caller::anonymous().role(), None);
     }
 
     #[test]

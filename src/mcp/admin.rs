@@ -289,7 +289,7 @@ async fn maintenance(
     })
     .await?;
     let sql = maintenance_sql(action, args, &target)?;
-    AutocommitConn::acquire(&state.pools, &limits)
+    AutocommitConn::acquire(&state.pools, caller.role(), &limits)
         .await?
         .run(sql.clone(), &limits)
         .await?;

@@ -76,7 +76,14 @@ pub(crate) async fn continue_pooled(
     // The statement runs again under the cursor's snapshot, so that the first page and the
     // later ones are one consistent result.
     match cursors
-        .open_dedicated(res, caller.mcp_session.as_deref(), sql, st, params, limits)
+        .open_dedicated(
+            res.as_role(caller.role()),
+            caller.mcp_session.as_deref(),
+            sql,
+            st,
+            params,
+            limits,
+        )
         .await
     {
         Ok((rows, next)) => page_json(&rows, limits, next, cursors.ttl().as_secs()),

@@ -94,9 +94,9 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
     }
     match args.action.as_str() {
         "read" => read(state, caller, &args, &limits).await,
-        "write" => write(state, &args, &limits).await,
-        "explain" => explain(state, &args, &limits).await,
-        "transaction" => transaction(state, &args, &limits).await,
+        "write" => write(state, caller, &args, &limits).await,
+        "explain" => explain(state, caller, &args, &limits).await,
+        "transaction" => transaction(state, caller, &args, &limits).await,
         other => Err(ToolError::InvalidInput(format!(
             "unknown action {:?} for pg_query; use one of: {}",
             truncate_for_message(other),
@@ -191,7 +191,9 @@ async fn read(
     let plan = authorize(state, Action::Read, &parsed, authority(args, false)).await?;
     let st = &StatementRef::from(&parsed);
     let params = &args.params.clone().unwrap_or_default();
-    if plan.one_statement && state.pools.fast_reads() {
+    // A caller with a role needs a transaction for its `SET LOCAL ROLE`: it takes the
+    // BEGIN READ ONLY … ROLLBACK form below (the role rides in the BEGIN's round trip).
+    if plan.one_statement && state.pools.fast_reads() && caller.role().is_none() {
         // One round trip: the connection is read-only and time-bounded from its start-up.
         let rows = retry_stale(limits, |limits: Limits| async move {
             let limits = &limits;
@@ -225,7 +227,7 @@ async fn read(
     }
     let rows = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, true, limits).await?;
+        let mut tx = PooledTx::begin(&state.pools, caller.role(), true, limits).await?;
         let res = with_deadline(
             limits,
             run_statement(tx.conn(), sql, st, params, limits, RowMode::Read),
@@ -260,7 +262,12 @@ where
     }
 }
 
-async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+async fn write(
+    state: &AppState,
+    caller: &Caller,
+    args: &QueryArgs,
+    limits: &Limits,
+) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     let plan = authorize(state, Action::Write, &parsed, authority(args, false)).await?;
@@ -269,7 +276,7 @@ async fn write(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Va
     let params = &args.params.clone().unwrap_or_default();
     let (rows, committed) = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, false, limits).await?;
+        let mut tx = PooledTx::begin(&state.pools, caller.role(), false, limits).await?;
         if plan.close_connection {
             tx.close_afterwards();
         }
@@ -366,7 +373,12 @@ fn explain_json(rows: RowSet, analyze: bool, rolled_back: bool) -> Result<Value,
     }))
 }
 
-async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<Value, ToolError> {
+async fn explain(
+    state: &AppState,
+    caller: &Caller,
+    args: &QueryArgs,
+    limits: &Limits,
+) -> Result<Value, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     let analyze = args.analyze.unwrap_or(false);
@@ -382,7 +394,7 @@ async fn explain(state: &AppState, args: &QueryArgs, limits: &Limits) -> Result<
     let params = args.params.clone().unwrap_or_default();
     // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
     // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
-    let mut tx = PooledTx::begin(&state.pools, plan.read_only, limits).await?;
+    let mut tx = PooledTx::begin(&state.pools, caller.role(), plan.read_only, limits).await?;
     let one = explain_limits(limits);
     let res = with_deadline(
         limits,
@@ -535,6 +547,7 @@ async fn run_operations(
 
 async fn transaction(
     state: &AppState,
+    caller: &Caller,
     args: &QueryArgs,
     limits: &Limits,
 ) -> Result<Value, ToolError> {
@@ -543,7 +556,7 @@ async fn transaction(
     let parsed = &parsed;
     let (results, committed) = retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, plan.read_only, limits).await?;
+        let mut tx = PooledTx::begin(&state.pools, caller.role(), plan.read_only, limits).await?;
         if plan.close_connection {
             tx.close_afterwards();
         }

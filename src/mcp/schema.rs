@@ -424,7 +424,7 @@ pub(crate) async fn read_scope<T>(
             Ok((r, Some(g.view())))
         }
         None => {
-            let mut tx = PooledTx::begin(&state.pools, true, limits).await?;
+            let mut tx = PooledTx::begin(&state.pools, caller.role(), true, limits).await?;
             let r = with_deadline(limits, f(tx.conn())).await;
             tx.abandon().await;
             Ok((r?, None))
@@ -443,7 +443,7 @@ pub(crate) async fn monitor_scope<T>(
     if session_id.is_some() {
         return read_scope(state, caller, session_id, limits, f).await;
     }
-    let mut tx = PooledTx::begin_monitor(&state.pools, limits).await?;
+    let mut tx = PooledTx::begin_monitor(&state.pools, caller.role(), limits).await?;
     let r = with_deadline(limits, f(tx.conn())).await;
     tx.abandon().await;
     Ok((r?, None))
@@ -1290,13 +1290,13 @@ async fn ddl(
         }
         // Outside any transaction block, as PostgreSQL requires; the statement text was parsed
         // and classified above and is sent as one statement.
-        AutocommitConn::acquire(&state.pools, &limits)
+        AutocommitConn::acquire(&state.pools, caller.role(), &limits)
             .await?
             .run(parsed.sql().to_owned(), &limits)
             .await?;
         return Ok(ddl_result(&parsed, false, true, started));
     }
-    let mut tx = PooledTx::begin(&state.pools, false, &limits).await?;
+    let mut tx = PooledTx::begin(&state.pools, caller.role(), false, &limits).await?;
     if plan.close_connection {
         tx.close_afterwards();
     }

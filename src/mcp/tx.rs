@@ -62,6 +62,7 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                     caller.mcp_session.as_deref(),
                     isolation,
                     read_only,
+                    caller.role(),
                 )
                 .await?;
             Ok(json!({

@@ -587,6 +587,19 @@ fn forbidden_object(t: pb::ObjectType) -> Option<Forbidden> {
     }
 }
 
+/// A role switch (`SET`/`RESET` of `role` or `session_authorization`) inside a stored
+/// `LANGUAGE sql` body: it would run in the middle of a later caller's statement and leave that
+/// caller's role (contract §8 "Caller roles"), so it is refused wherever stored code is checked.
+pub(crate) fn role_switch_in_body(stmt: &NodeEnum) -> Option<Refusal> {
+    let NodeEnum::VariableSetStmt(v) = stmt else {
+        return None;
+    };
+    let name = v.name.to_ascii_lowercase();
+    (name == "role" || name == "session_authorization").then(|| {
+        Forbidden::RoleSwitch.refusal("a function body that sets role or session_authorization")
+    })
+}
+
 /// Classifies a generic ALTER-like statement on an object (rename, owner, schema, …).
 fn alter_object(tag: &'static str, t: pb::ObjectType) -> (&'static str, StatementClass) {
     match forbidden_object(t) {

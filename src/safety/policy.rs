@@ -477,6 +477,9 @@ fn check_sql_body(
         let Some(stmt) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
             continue;
         };
+        if let Some(r) = classify::role_switch_in_body(stmt) {
+            return Err(Denial::Refused(r));
+        }
         let found = super::scan::scan(stmt);
         procedural_blocks(&found, rules, tool)?;
         check_found(

@@ -167,12 +167,36 @@ impl McpClient {
 
     /// Connect with a bearer token.
     pub async fn connect_with_token(url: &str, era: Era, token: Option<&str>) -> McpClient {
+        Self::connect_with_headers(url, era, token, &[]).await
+    }
+
+    /// Connect with a bearer token and extra headers on every request (e.g. the
+    /// `Tailscale-User-Login` that `tailscale serve` sets).
+    pub async fn connect_with_headers(
+        url: &str,
+        era: Era,
+        token: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> McpClient {
         let mut config =
             rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
                 url.to_owned(),
             );
         if let Some(t) = token {
             config = config.auth_header(t.to_owned());
+        }
+        if !headers.is_empty() {
+            config = config.custom_headers(
+                headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            reqwest::header::HeaderName::from_static(k),
+                            reqwest::header::HeaderValue::from_str(v).expect("a valid header"),
+                        )
+                    })
+                    .collect(),
+            );
         }
         let transport = StreamableHttpClientTransport::from_config(config);
         let lifecycle = match era {
