@@ -99,6 +99,7 @@ impl App {
             sessions,
             metrics,
             started: Instant::now(),
+            confirmations: Arc::new(crate::mcp::confirm::Confirmations::new()),
         };
         Ok(App {
             listener,

@@ -52,6 +52,21 @@ pub enum Switch {
     Off,
 }
 
+/// How destructive statements (DELETE/UPDATE without WHERE, TRUNCATE, DROP TABLE…) are
+/// confirmed before they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfirmMode {
+    /// Ask through MCP elicitation when the client offers it, else hand out a confirm token.
+    On,
+    /// Only a person may confirm, through MCP elicitation; a client without it cannot run
+    /// destructive statements (the refusal says so, and carries no token).
+    Elicit,
+    /// Always a confirm token, even when the client offers elicitation.
+    Token,
+    /// No confirmation.
+    Off,
+}
+
 /// Every setting of the server. Field docs become `--help`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -238,6 +253,18 @@ pub struct Config {
     /// and every write, DDL, maintenance, setting change or read-write pg_tx begin is refused.
     #[arg(long, env = "COLDQUERY_READ_ONLY", default_value_t = false)]
     pub read_only: bool,
+
+    /// Confirmation of destructive statements (DELETE/UPDATE without WHERE, TRUNCATE, DROP of a
+    /// table, schema or column, ALTER COLUMN … TYPE, any DROP … CASCADE): `on` asks through MCP
+    /// elicitation when the client offers it and otherwise refuses with a one-time confirm
+    /// token; `elicit` accepts only elicitation; `token` always uses tokens; `off` disables it.
+    #[arg(
+        long,
+        env = "COLDQUERY_CONFIRM_DESTRUCTIVE",
+        value_enum,
+        default_value = "on"
+    )]
+    pub confirm_destructive: ConfirmMode,
 }
 
 /// A string that must never be printed: `Debug` shows `***`.

@@ -21,6 +21,14 @@ pub fn cap_error_text(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("{}… [{} more bytes cut]", &s[..end], s.len() - end))
 }
 
+/// What a `confirmation_required` error tells the caller to do with its token.
+fn confirm_hint(token: &str) -> String {
+    format!(
+        "if this is intended, repeat the same call unchanged with confirm: \"{token}\" (valid once, \
+         for 10 minutes, for this exact statement and parameters)"
+    )
+}
+
 /// An error a tool call ends with. The message always says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
@@ -60,6 +68,22 @@ pub enum ToolError {
     /// The database cannot be reached or the pool is exhausted: the operator must act.
     #[error("{0}")]
     Unavailable(String),
+    /// A destructive statement needs a confirmation first; nothing ran. `token`, when there is
+    /// one, approves this exact call once (repeat it with `confirm: "<token>"`).
+    #[error("{message}")]
+    ConfirmationRequired {
+        /// What would run and what it would affect.
+        message: String,
+        /// The one-time confirm token (absent when only elicitation may confirm).
+        token: Option<String>,
+    },
+    /// The person asked through elicitation declined or cancelled; nothing ran.
+    #[error("{0}")]
+    ConfirmationDeclined(String),
+    /// Not an error: a stateless call must first ask its client (multi round-trip,
+    /// `input_required`); the handler answers with this result instead of a tool result.
+    #[error("input required")]
+    InputRequired(Box<rmcp::model::InputRequiredResult>),
 }
 
 /// What PostgreSQL said about a failed statement.
@@ -121,6 +145,9 @@ impl ToolError {
             ToolError::Database(_) => "database_error",
             ToolError::CostExceeded(_) => "cost_exceeded",
             ToolError::Unavailable(_) => "unavailable",
+            ToolError::ConfirmationRequired { .. } => "confirmation_required",
+            ToolError::ConfirmationDeclined(_) => "confirmation_declined",
+            ToolError::InputRequired(_) => "input_required",
         }
     }
 
@@ -172,6 +199,13 @@ impl ToolError {
             put("position", position.map(|p| json!(p)));
             put("operation_index", operation_index.map(|p| json!(p)));
         }
+        if let ToolError::ConfirmationRequired {
+            token: Some(token), ..
+        } = self
+        {
+            o.insert("confirm".into(), json!(token));
+            o.insert("hint".into(), json!(confirm_hint(token)));
+        }
         if let ToolError::CostExceeded(c) = self {
             o.insert("estimate".into(), c.estimate.clone());
             o.insert("ceiling".into(), c.ceiling.clone());
@@ -205,6 +239,12 @@ impl ToolError {
             if let Some(p) = position {
                 s.push_str(&format!("\nPOSITION: {p}"));
             }
+        }
+        if let ToolError::ConfirmationRequired {
+            token: Some(token), ..
+        } = self
+        {
+            s.push_str(&format!("\nHINT: {}", confirm_hint(token)));
         }
         s
     }

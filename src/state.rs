@@ -33,4 +33,6 @@ pub struct AppState {
     pub(crate) rules: Arc<crate::safety::functions::Rules>,
     /// Per-caller limit on concurrent pooled calls.
     pub caller_limits: Arc<crate::db::per_caller::CallerLimits>,
+    /// Confirm tokens issued for destructive statements and not yet used.
+    pub confirmations: Arc<crate::mcp::confirm::Confirmations>,
 }

@@ -683,11 +683,11 @@ async fn a_cached_statement_gone_stale_after_ddl_is_retried_transparently() {
     assert_eq!(r["rows"], json!([[1, "x"]]));
     assert_eq!(r["columns"][1]["name"], "v");
     let w = c
-        .ok("pg_query", json!({"action": "write", "sql": "UPDATE t SET v = 'y' RETURNING *", "autocommit": true}))
+        .ok("pg_query", json!({"action": "write", "sql": "UPDATE t SET v = 'y' WHERE id = 1 RETURNING *", "autocommit": true}))
         .await;
     app.exec("ALTER TABLE t ADD COLUMN w int DEFAULT 7").await;
     let w2 = c
-        .ok("pg_query", json!({"action": "write", "sql": "UPDATE t SET v = 'y' RETURNING *", "autocommit": true}))
+        .ok("pg_query", json!({"action": "write", "sql": "UPDATE t SET v = 'y' WHERE id = 1 RETURNING *", "autocommit": true}))
         .await;
     assert_eq!(w["rows"], json!([[1, "y"]]));
     assert_eq!(w2["rows"], json!([[1, "y", 7]]));

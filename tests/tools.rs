@@ -782,8 +782,9 @@ async fn ddl_is_default_deny_and_runs_with_autocommit_or_dry_run() {
         1
     );
 
+    // DROP TABLE is destructive: confirmed with the token first (tests/confirm.rs has more).
     let r = c
-        .ok(
+        .confirmed(
             "pg_schema",
             json!({"action": "drop", "sql": "DROP TABLE app.tags", "autocommit": true}),
         )
@@ -836,7 +837,7 @@ async fn ddl_in_a_session_is_applied_at_commit_and_undone_by_rollback() {
     assert!(exists(&app, "app.notes").await);
 
     let id = begin(&c).await;
-    c.ok(
+    c.confirmed(
         "pg_schema",
         json!({"action": "drop", "sql": "DROP TABLE app.notes", "session_id": id}),
     )

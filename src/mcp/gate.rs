@@ -43,6 +43,7 @@ pub(crate) async fn authorize_operations(
         close_connection: false,
         explain: None,
         one_statement: false,
+        destructive: None,
     };
     // Each operation is checked as if authorized, so that a refusal names its operation;
     // whether writes may commit at all is decided once, below.
@@ -56,6 +57,7 @@ pub(crate) async fn authorize_operations(
             .map_err(|e| e.at_operation(i))?;
         plan.read_only &= one.read_only;
         plan.close_connection |= one.close_connection;
+        plan.destructive = plan.destructive.or(one.destructive);
     }
     if !plan.read_only && !auth.dry_run && !auth.autocommit && !auth.session {
         return Err(refused(policy::default_deny_operations()));

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod complete;
+pub mod confirm;
 pub(crate) mod cursor;
 pub(crate) mod gate;
 pub mod monitor;
@@ -179,7 +180,13 @@ impl ColdQueryServer {
         caller
     }
 
-    async fn dispatch(&self, tool: &str, caller: &Caller, args: Value) -> Result<Value, ToolError> {
+    async fn dispatch(
+        &self,
+        tool: &str,
+        caller: &Caller,
+        args: Value,
+        ask: confirm::Ask<'_>,
+    ) -> Result<Value, ToolError> {
         let (tool, args) = if tool == "pg_read" {
             read::route(args)?
         } else {
@@ -203,6 +210,9 @@ impl ColdQueryServer {
             ),
             false => None,
         };
+        // Destructive statements are confirmed (elicitation or a one-time token) before they run.
+        let mut args = args;
+        confirm::check(&self.state, caller, tool, &mut args, ask).await?;
         match tool {
             "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
             "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
@@ -428,7 +438,21 @@ impl ServerHandler for ColdQueryServer {
                 None,
             ));
         }
-        let args = Value::Object(request.arguments.unwrap_or_default());
+        let in_session = self
+            .tag
+            .in_session
+            .load(std::sync::atomic::Ordering::Acquire);
+        let ask = confirm::Ask {
+            peer: confirm::can_elicit(&context.peer, in_session).then_some(&context.peer),
+            round_trip: confirm::can_round_trip(
+                context.protocol_version(),
+                context.client_capabilities(),
+                in_session,
+            ),
+            responses: request.input_responses.as_ref(),
+            state: request.request_state.as_deref(),
+        };
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let action = args
             .get("action")
             .and_then(Value::as_str)
@@ -456,7 +480,7 @@ impl ServerHandler for ColdQueryServer {
             .get_progress_token()
             .zip(progress::kind_of(&tool, &args));
         let work = async {
-            let dispatch = self.dispatch(&tool, &caller, args);
+            let dispatch = self.dispatch(&tool, &caller, args, ask);
             match progress {
                 Some((token, kind)) => {
                     tokio::pin!(dispatch);
@@ -476,6 +500,15 @@ impl ServerHandler for ColdQueryServer {
             _ = context.ct.cancelled() => Err(ToolError::Timeout(
                 "the call was cancelled by the client; its statement was cancelled in PostgreSQL".into(),
             )),
+        };
+        // A stateless call that must ask its client first: no tool result yet (the repeat
+        // with the answer is the call that is audited and counted).
+        let outcome = match outcome {
+            Err(ToolError::InputRequired(r)) => {
+                tracing::info!(request_id = %context.id, client, tool, "asking the client (input_required)");
+                return Ok(rmcp::model::CallToolResponse::InputRequired(*r));
+            }
+            other => other,
         };
         // Remind the caller of transactions it still holds, so a model does not forget them.
         let hints = if tool == "pg_tx" {

@@ -41,19 +41,20 @@ const PG_QUERY_DESCRIPTION: &str = "Run SQL, one statement a call; values go in 
 - explain: JSON plan and summary; analyze: true executes it (writes roll back).
 - transaction: operations [{sql, params}], all or nothing; writes need autocommit: true.
 - fetch: next page (cursor: a next_cursor; max_rows); close_cursor ends one.
-max_cost lowers the server's cost ceiling for a call.
-Rows: {columns, rows:[[…]], row_count, truncated, next_cursor}. Errors start with a category and say what to do.
+DELETE/UPDATE without WHERE, TRUNCATE, DROP TABLE/COLUMN… need the user's consent: the client asks, or the error gives a token to pass as confirm once they agree.
+max_cost lowers the cost ceiling for a call.
+Errors start with a category and say what to do.
 Example: {\"action\":\"write\",\"sql\":\"DELETE FROM t WHERE id = $1\",\"params\":[5],\"autocommit\":true}";
 
 const PG_SCHEMA_DESCRIPTION: &str = "Database structure and DDL.
-- list: target (table default, schema, view, materialized_view, function, sequence, index, trigger, constraint, extension, type); schema, pattern (LIKE), limit/offset, include_system.
-- describe: name (\"app.orders\"): columns, keys, foreign keys both ways, constraints, indexes, triggers, sizes, view definition; or a function's signatures.
-- create / alter / drop: sql, one DDL statement of that kind (drop: also TRUNCATE). Default-deny: autocommit: true or session_id; dry_run: true rolls back.
+- list: target (table default); schema, pattern (LIKE), limit/offset, include_system.
+- describe: name (\"app.orders\"): columns, keys, foreign keys both ways, constraints, indexes, triggers, sizes, view or function definition.
+- create / alter / drop: sql, one DDL statement of that kind (drop: also TRUNCATE). Default-deny: autocommit: true or session_id; dry_run: true rolls back. Destructive ones need confirm, as in pg_query.
 Example: {\"action\":\"describe\",\"name\":\"app.orders\"}";
 
 const PG_ADMIN_DESCRIPTION: &str = "Maintenance, statistics, settings.
 - vacuum / analyze / reindex: table (\"app.orders\") or the whole database; full, verbose, concurrently. Need autocommit: true; cannot be rolled back; VACUUM refuses session_id.
-- stats: a table's tuples, dead ratio, scans, last (auto)vacuum/analyze, sizes, index use; no table: the busiest.
+- stats: a table's tuples, dead ratio, scans, last vacuum/analyze, sizes, index usage; no table: the busiest.
 - settings: setting_name: value, unit, source; neither: a list (category, pattern). setting_value with session_id sets it for that transaction.
 Example: {\"action\":\"analyze\",\"table\":\"app.orders\",\"autocommit\":true}";
 
@@ -62,7 +63,7 @@ const PG_TX_DESCRIPTION: &str = "Transactions spanning tool calls, each on its o
 - commit / rollback: end it (commit of a failed transaction reports the rollback).
 - savepoint / release / rollback_to: savepoint_name.
 - list: your open sessions.
-Pass session_id to the other tools to work inside it. Idle sessions roll back after the TTL (30 min): always commit or rollback.
+Pass session_id to the other tools to work inside it. Idle sessions roll back after a TTL (30 min): always commit or rollback.
 Example: {\"action\":\"commit\",\"session_id\":\"tx_…\"}";
 
 const PG_MONITOR_DESCRIPTION: &str = "Observe the server (read-only).
@@ -76,10 +77,10 @@ Example: {\"action\":\"locks\"}";
 
 const PG_READ_DESCRIPTION: &str =
     "Every read, in one read-only tool (clients may run it without asking).
-- query: a SELECT/WITH/VALUES/TABLE/SHOW, as pg_query read (sql, params, max_rows).
+- query: a SELECT/WITH/VALUES/TABLE/SHOW, as pg_query read.
 - explain: its plan, not run (sql, params).
 - fetch / close_cursor: as pg_query.
-- list / describe: as pg_schema (target, schema, pattern, limit, offset, include_system; name).
+- list / describe: as pg_schema (same arguments).
 - stats / settings: as pg_admin (table; setting_name, category, pattern).
 - tx_list: your pg_tx sessions.
 session_id reads inside a transaction.
@@ -114,6 +115,10 @@ fn count() -> Value {
 fn params() -> Value {
     json!({"type": "array", "description": "values for $1…$n"})
 }
+/// `params` where the tool's description already says what it holds.
+fn array() -> Value {
+    json!({"type": "array"})
+}
 
 fn pg_query_input_schema() -> Value {
     input(json!({
@@ -124,9 +129,10 @@ fn pg_query_input_schema() -> Value {
         "autocommit": boolean(),
         "dry_run": boolean(),
         "analyze": boolean(),
-        "operations": {"type": "array", "items": {"type": "object", "properties": {"sql": string(), "params": params()}, "required": ["sql"]}},
+        "operations": {"type": "array", "items": {"type": "object", "properties": {"sql": string(), "params": array()}, "required": ["sql"]}},
         "max_rows": {"type": "integer"},
         "cursor": string(),
+        "confirm": string(),
         "max_cost": {"type": "number"}
     }))
 }
@@ -144,7 +150,8 @@ fn pg_schema_input_schema() -> Value {
         "sql": string(),
         "session_id": string(),
         "autocommit": boolean(),
-        "dry_run": boolean()
+        "dry_run": boolean(),
+        "confirm": string()
     }))
 }
 
@@ -192,7 +199,7 @@ fn pg_read_input_schema() -> Value {
     input(json!({
         "action": action(super::read::ACTIONS),
         "sql": string(),
-        "params": params(),
+        "params": array(),
         "max_rows": {"type": "integer"},
         "max_cost": {"type": "number"},
         "cursor": string(),

@@ -437,6 +437,11 @@ impl Parsed {
         self.command
     }
 
+    /// The parse tree of the statement.
+    pub(crate) fn stmt(&self) -> &NodeEnum {
+        &self.stmt
+    }
+
     /// The statement's class, independent of the action it was sent to.
     pub(crate) fn class(&self) -> StatementClass {
         self.class

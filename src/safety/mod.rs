@@ -2,6 +2,7 @@
 //! rules of which action may run what.
 
 pub mod classify;
+pub(crate) mod destructive;
 pub(crate) mod functions;
 pub mod ident;
 pub(crate) mod policy;

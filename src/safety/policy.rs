@@ -72,6 +72,9 @@ pub(crate) struct Plan {
     /// A call of a user-defined function (whose body can take a session advisory lock or
     /// `set_config(…, false)`) keeps the BEGIN READ ONLY … ROLLBACK form and its clean-up.
     pub(crate) one_statement: bool,
+    /// Why the statement needs a confirmation before it runs ([`super::destructive`]);
+    /// `None` for statements that do not, and always for dry runs (nothing lasts).
+    pub(crate) destructive: Option<&'static str>,
 }
 
 /// Why the policy said no.
@@ -127,6 +130,7 @@ pub(crate) fn authorize(
                 close_connection: false,
                 explain: None,
                 one_statement: cat.only_reviewed_code(parsed.found(), rules),
+                destructive: None,
             }
         }
         Action::Write | Action::Operation if parsed.class() == StatementClass::Read => {
@@ -149,6 +153,7 @@ pub(crate) fn authorize(
                 close_connection: false,
                 explain: None,
                 one_statement: false,
+                destructive: None,
             }
         }
         Action::Write | Action::Operation => {
@@ -191,11 +196,23 @@ pub(crate) fn authorize(
                 close_connection: false,
                 explain: Some(target),
                 one_statement: false,
+                destructive: None,
             }
         }
         Action::Ddl(kind) => ddl_plan(parsed, kind, auth, cat, rules)?,
     };
-    Ok(plan)
+    // A statement that may change data for good (not a dry run, not a read) and that no
+    // WHERE clause limits needs a confirmation first; how it is asked for is up to the
+    // caller's client and the operator's COLDQUERY_CONFIRM_DESTRUCTIVE.
+    let lasting = !auth.dry_run && !plan.read_only && plan.explain.is_none();
+    Ok(Plan {
+        destructive: if lasting {
+            super::destructive::destructive(parsed.stmt())
+        } else {
+            None
+        },
+        ..plan
+    })
 }
 
 /// pg_query write (and write operations of transaction).
@@ -218,6 +235,7 @@ fn write_plan(
             close_connection: false,
             explain: None,
             one_statement: false,
+            destructive: None,
         });
     }
     if !auth.may_write() {
@@ -242,6 +260,7 @@ fn write_plan(
         close_connection: procedural || calls_procedural,
         explain: None,
         one_statement: false,
+        destructive: None,
     })
 }
 
@@ -309,6 +328,7 @@ fn ddl_plan(
         close_connection: procedural,
         explain: None,
         one_statement: false,
+        destructive: None,
     })
 }
 

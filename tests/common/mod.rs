@@ -266,6 +266,19 @@ impl McpClient {
         e
     }
 
+    /// Call a destructive tool call that must succeed: the first call is refused with
+    /// `confirmation_required` and a token, the repeat with `confirm: <token>` runs.
+    pub async fn confirmed(&self, tool: &str, args: Value) -> Value {
+        let e = self.err(tool, args.clone(), "confirmation_required").await;
+        let token = e["confirm"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a confirm token in {e}"))
+            .to_owned();
+        let mut args = args;
+        args["confirm"] = json!(token);
+        self.ok(tool, args).await
+    }
+
     /// Shortcut: pg_query read.
     pub async fn read(&self, sql: &str) -> Value {
         self.ok("pg_query", json!({"action": "read", "sql": sql}))

@@ -14,8 +14,11 @@ Two modes, one scenario each (scripts/interop runs both):
 Both modes then: list tools (the tools of expected-surface.json, each with an outputSchema), read
 `SELECT 41 + 1 AS answer` (rows == [[42]]), a write without autocommit is refused
 (policy_denied), pg_tx begin -> pg_query write (INSERT) with the handle -> not visible outside the
-transaction -> pg_tx commit -> a fresh read sees the row; then the resources and prompts that
-expected-surface.json lists as active.
+transaction -> pg_tx commit -> a fresh read sees the row; a DELETE without WHERE needs its
+confirm token (bound to that statement, usable once); then the resources and prompts that
+expected-surface.json lists as active. Legacy mode also checks elicitation (a client that
+accepts, one that declines); default mode the same for stateless clients, which are asked
+through input_required (multi round-trip).
 
 Exit status 0 when every check passed; 1 with a message naming the failed check otherwise.
 """
@@ -252,10 +255,132 @@ async def run_checks(api: Api, args: argparse.Namespace, surface: dict[str, Any]
     check(len(seen) >= 1, "notifications/progress arrived during the VACUUM", seen)
     check(all(b[0] > a[0] for a, b in zip(seen, seen[1:])), "progress grows with every notification", seen)
     check(any("VACUUM" in (m or "") for _, _, m in seen), "a notification carries pg_stat_progress figures (names VACUUM)", seen)
-    ok_result(await api.tool("pg_schema", {"action": "drop", "sql": f"DROP TABLE {big}", "autocommit": True}), "drop the large table")
+    await confirmed(api, "pg_schema", {"action": "drop", "sql": f"DROP TABLE {big}", "autocommit": True}, "drop the large table")
+
+    # --- confirmation of destructive statements: the token path (contract §8) -------------------
+    await check_confirm_token(api, f"{table}_confirm_{args.mode}")
 
     # --- resources and prompts (expected-surface.json) ------------------------------------------
     await check_resources_and_prompts(api, surface)
+
+
+def error_of(result) -> dict[str, Any]:
+    return (result.structured_content or {}).get("error") or {}
+
+
+async def confirmed(api: Api, tool: str, args: dict[str, Any], what: str) -> dict[str, Any]:
+    """A destructive call through the token path: refused with confirmation_required and a
+    token, then repeated with confirm: token."""
+    r = await api.tool(tool, args)
+    err = error_of(r)
+    check(r.is_error is True and err.get("category") == "confirmation_required",
+          f"{what}: first refused with confirmation_required", short(text_of(r)))
+    token = err.get("confirm")
+    check(isinstance(token, str) and len(token) >= 32, f"{what}: structuredContent.error.confirm is a token", short(err))
+    return ok_result(await api.tool(tool, {**args, "confirm": token}), f"{what}: repeated with confirm")
+
+
+async def count_rows(api: Api, table: str) -> int:
+    sc = ok_result(await api.tool("pg_query", {"action": "read", "sql": f"SELECT count(*) FROM {table}"}), f"count {table}")
+    return sc["rows"][0][0]
+
+
+async def check_confirm_token(api: Api, table: str) -> None:
+    ok_result(await api.tool("pg_schema", {"action": "create", "autocommit": True, "sql": f"CREATE TABLE {table} (id int)"}),
+              "create the confirmation table")
+    ok_result(await api.tool("pg_query", {"action": "write", "autocommit": True,
+                                          "sql": f"INSERT INTO {table} SELECT generate_series(1, 3)"}), "fill it")
+    delete = {"action": "write", "sql": f"DELETE FROM {table}", "autocommit": True}
+    r = await api.tool("pg_query", delete)
+    err = error_of(r)
+    check(r.is_error is True and text_of(r).startswith("confirmation_required"),
+          "DELETE without WHERE is refused with confirmation_required", short(text_of(r)))
+    check("3 rows" in (err.get("message") or ""), "the refusal says how many rows it would affect", short(err))
+    token = err.get("confirm")
+    check(isinstance(token, str), "the refusal carries structuredContent.error.confirm", short(err))
+    check(token in (err.get("hint") or ""), "its hint names the token to repeat the call with", short(err))
+    check(await count_rows(api, table) == 3, "nothing was deleted before the confirmation")
+    r = await api.tool("pg_query", {**delete, "sql": f"DELETE FROM {table} AS x", "confirm": token})
+    check(error_of(r).get("category") == "confirmation_required", "the token does not approve another statement", short(text_of(r)))
+    check(await count_rows(api, table) == 3, "the other statement did not run")
+    sc = ok_result(await api.tool("pg_query", {**delete, "confirm": token}), "the same call with confirm runs")
+    check(sc.get("rows_affected") == 3, "it deleted the 3 rows", short(sc))
+    ok_result(await api.tool("pg_query", {"action": "write", "autocommit": True, "sql": f"INSERT INTO {table} VALUES (9)"}), "one more row")
+    r = await api.tool("pg_query", {**delete, "confirm": token})
+    check(error_of(r).get("category") == "confirmation_required", "a used token is refused", short(text_of(r)))
+    check(await count_rows(api, table) == 1, "the reused token ran nothing")
+    ok_result(await api.tool("pg_query", {"action": "write", "autocommit": True, "sql": f"DELETE FROM {table} WHERE id = 9"}),
+              "a DELETE with WHERE needs no confirmation")
+    await confirmed(api, "pg_schema", {"action": "drop", "sql": f"DROP TABLE {table}", "autocommit": True}, "drop the confirmation table")
+
+
+class Answer:
+    """An elicitation callback that answers every question the same way and keeps the messages."""
+
+    def __init__(self, accept: bool) -> None:
+        self.accept = accept
+        self.asked: list[str] = []
+
+    async def __call__(self, context, params):
+        self.asked.append(getattr(params, "message", ""))
+        if self.accept:
+            return mcp.types.ElicitResult(action="accept", content={"confirm": True})
+        return mcp.types.ElicitResult(action="decline")
+
+
+async def check_elicitation(url: str, table: str) -> None:
+    """Legacy (2025-11-25) sessions whose client declares elicitation are asked; the answer decides."""
+    for accept in (False, True):
+        answer = Answer(accept)
+        async with AsyncExitStack() as stack:
+            hc = await stack.enter_async_context(create_mcp_http_client())
+            read, write = await stack.enter_async_context(streamable_http_client(url, http_client=hc))
+            session = await stack.enter_async_context(ClientSession(read, write, elicitation_callback=answer))
+            await session.initialize()
+            api = Api(session)
+            if not accept:
+                ok_result(await api.tool("pg_schema", {"action": "create", "autocommit": True, "sql": f"CREATE TABLE {table} (id int)"}),
+                          "create the elicitation table")
+                ok_result(await api.tool("pg_query", {"action": "write", "autocommit": True,
+                                                      "sql": f"INSERT INTO {table} SELECT generate_series(1, 4)"}), "fill it")
+            r = await api.tool("pg_query", {"action": "write", "sql": f"DELETE FROM {table}", "autocommit": True})
+            check(len(answer.asked) == 1, f"elicitation ({'accept' if accept else 'decline'}): the client was asked once", answer.asked)
+            check(f"DELETE FROM {table}" in answer.asked[0] and "4 rows" in answer.asked[0],
+                  "the question shows the statement and the rows it would affect", short(answer.asked[0]))
+            if accept:
+                sc = ok_result(r, "accepted: the DELETE ran")
+                check(sc.get("rows_affected") == 4, "accepted: it deleted the 4 rows", short(sc))
+                ok_result(await api.tool("pg_schema", {"action": "drop", "sql": f"DROP TABLE {table}", "autocommit": True}),
+                          "accepted: DROP TABLE runs after the client is asked")
+                check(len(answer.asked) == 2, "the DROP TABLE was asked about too", answer.asked)
+            else:
+                check(r.is_error is True and error_of(r).get("category") == "confirmation_declined",
+                      "declined: the call is refused with confirmation_declined", short(text_of(r)))
+                check(await count_rows(api, table) == 4, "declined: nothing was deleted")
+
+
+async def check_stateless_elicitation(url: str, table: str) -> None:
+    """A 2026-07-28 client with an elicitation callback: stateless calls cannot carry a
+    server-to-client request, so the server answers input_required (multi round-trip) and the
+    SDK repeats the call with the callback's answer."""
+    for accept in (False, True):
+        answer = Answer(accept)
+        async with create_mcp_http_client() as hc:
+            async with Client(streamable_http_client(url, http_client=hc), elicitation_callback=answer) as client:
+                api = Api(client)
+                if not accept:
+                    ok_result(await api.tool("pg_schema", {"action": "create", "autocommit": True, "sql": f"CREATE TABLE {table} (id int)"}),
+                              "create a table for the stateless elicitation check")
+                r = await api.tool("pg_schema", {"action": "drop", "sql": f"DROP TABLE {table}", "autocommit": True})
+                check(len(answer.asked) == 1, f"stateless ({'accept' if accept else 'decline'}): asked once through input_required", answer.asked)
+                check(f"DROP TABLE {table}" in answer.asked[0], "the question shows the statement", short(answer.asked[0]))
+                if accept:
+                    ok_result(r, "stateless accepted: DROP TABLE ran")
+                    r = await api.tool("pg_query", {"action": "read", "sql": "SELECT to_regclass($1)::text", "params": [table]})
+                    check(ok_result(r, "look the table up").get("rows") == [[None]], "the table is gone")
+                else:
+                    check(r.is_error is True and error_of(r).get("category") == "confirmation_declined",
+                          "stateless declined: confirmation_declined", short(text_of(r)))
 
 
 async def check_resources_and_prompts(api: Api, surface: dict[str, Any]) -> None:
@@ -339,6 +464,7 @@ async def main_default(args: argparse.Namespace, surface: dict[str, Any]) -> Non
             check(client.protocol_version == EXPECTED_PROTOCOL["default"], "default mode negotiated 2026-07-28", client.protocol_version)
             await run_checks(Api(client), args, surface)
     check("initialize" not in wire.methods, "no initialize was sent (stateless era)", wire.methods[:5])
+    await check_stateless_elicitation(args.url, f"{args.table}_elicit_{args.mode}")
     check(not wire.session_ids, "the server handed out no Mcp-Session-Id", wire.session_ids)
 
 
@@ -369,6 +495,7 @@ async def main_legacy(args: argparse.Namespace, surface: dict[str, Any]) -> None
             "write in the abandoned transaction",
         )
         check(health(args.url)["sessions"]["open"] == open_before + 1, "/health counts the open handle")
+    await check_elicitation(args.url, f"{args.table}_elicit_{args.mode}")
     # Leaving the context: the SDK sends DELETE with the Mcp-Session-Id.
     check(len(wire.deletes) == 1, "the SDK sent DELETE for its session", wire.deletes)
     if wire.deletes[0] not in (200, 204):

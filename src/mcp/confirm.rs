@@ -1,0 +1,755 @@
+//! Confirmation of destructive statements (contract §8): before a statement the policy marks
+//! destructive runs, the client's user is asked through MCP elicitation, or the call is
+//! refused with a one-time confirm token that approves exactly that call.
+//!
+//! Tokens are HMAC-SHA256 over the caller (its ownership key), the tool and the call's
+//! canonical arguments (action, SQL text, params, session…; everything but `confirm`), with a
+//! key drawn at start-up: a restart voids every token. Each token carries a random nonce and
+//! its expiry (10 minutes); the nonces of tokens issued and not yet used are kept in a bounded
+//! map, so that a token works once. A token for another statement, other parameters or another
+//! caller fails the MAC and stays usable for the call it was issued for.
+//!
+//! Stateless (2026-07-28) requests cannot carry a server-to-client request; a client that
+//! declares elicitation in such a request's `_meta` is asked through the multi-round-trip
+//! pattern instead (SEP-2322): the call answers `input_required` with an elicitation and a
+//! `requestState` (a token of its own kind, which never works as `confirm`), and the client
+//! repeats the call with the answer and that state.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, InputRequest,
+    InputRequests, InputRequiredResult, InputResponses,
+};
+use rmcp::service::{ElicitationMode, Peer, RoleServer};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::config::ConfirmMode;
+use crate::error::ToolError;
+use crate::http::caller::Caller;
+use crate::safety::classify::DdlKind;
+use crate::safety::policy::{Action, Authority};
+use crate::state::AppState;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How long a confirm token is valid.
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Most tokens outstanding at once: a caller looping on destructive calls cannot grow the map
+/// without bound; past it, the tokens closest to expiry are forgotten first.
+const MAX_TOKENS: usize = 10_000;
+/// How long a person has to answer an elicitation.
+const ELICIT_TIMEOUT: Duration = Duration::from_secs(300);
+const NONCE: usize = 16;
+const MAC: usize = 32;
+const PREFIX: &str = "cq_confirm_";
+
+/// Issued, not yet used confirm tokens.
+pub struct Confirmations {
+    key: [u8; 32],
+    /// Nonce → expiry (seconds since the epoch).
+    issued: Mutex<HashMap<[u8; NONCE], u64>>,
+}
+
+impl std::fmt::Debug for Confirmations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Confirmations(***)")
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Confirmations {
+    /// A store with a fresh random key.
+    pub fn new() -> Confirmations {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source works");
+        Confirmations {
+            key,
+            issued: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn mac(&self, nonce: &[u8], expires: u64, binding: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(nonce);
+        mac.update(&expires.to_be_bytes());
+        mac.update(binding);
+        mac
+    }
+
+    /// A token approving the call described by `binding` once, for [`TOKEN_TTL`].
+    pub(crate) fn issue(&self, binding: &[u8]) -> String {
+        let mut nonce = [0u8; NONCE];
+        getrandom::fill(&mut nonce).expect("the operating system's random source works");
+        let now = now_secs();
+        let expires = now + TOKEN_TTL.as_secs();
+        let tag = self.mac(&nonce, expires, binding).finalize().into_bytes();
+        {
+            let mut issued = self.issued.lock().expect("confirmations lock");
+            if issued.len() >= MAX_TOKENS {
+                issued.retain(|_, e| *e > now);
+            }
+            while issued.len() >= MAX_TOKENS {
+                let oldest = issued
+                    .iter()
+                    .min_by_key(|(_, e)| **e)
+                    .map(|(n, _)| *n)
+                    .expect("the map is not empty");
+                issued.remove(&oldest);
+            }
+            issued.insert(nonce, expires);
+        }
+        let mut raw = Vec::with_capacity(NONCE + 8 + MAC);
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&expires.to_be_bytes());
+        raw.extend_from_slice(&tag);
+        format!("{PREFIX}{}", hex(&raw))
+    }
+
+    /// Whether `token` approves the call described by `binding`; a valid token is used up.
+    pub(crate) fn redeem(&self, token: &str, binding: &[u8]) -> bool {
+        let Some(raw) = token.strip_prefix(PREFIX).and_then(unhex) else {
+            return false;
+        };
+        if raw.len() != NONCE + 8 + MAC {
+            return false;
+        }
+        let (nonce, rest) = raw.split_at(NONCE);
+        let (expires, tag) = rest.split_at(8);
+        let expires = u64::from_be_bytes(expires.try_into().expect("8 bytes"));
+        // Constant-time comparison of the tag.
+        if self.mac(nonce, expires, binding).verify_slice(tag).is_err() {
+            return false;
+        }
+        if expires <= now_secs() {
+            return false;
+        }
+        let nonce: [u8; NONCE] = nonce.try_into().expect("NONCE bytes");
+        self.issued
+            .lock()
+            .expect("confirmations lock")
+            .remove(&nonce)
+            .is_some()
+    }
+}
+
+impl Default for Confirmations {
+    fn default() -> Self {
+        Confirmations::new()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * (NONCE + 8 + MAC) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What a token is bound to: the caller, the tool and the call's arguments in canonical JSON
+/// (keys sorted at every level), `confirm` left out. Each part is length-prefixed, so no two
+/// different calls give the same bytes.
+pub(crate) fn binding(caller: &Caller, tool: &str, args: &Value) -> Vec<u8> {
+    let mut args = args.clone();
+    if let Value::Object(o) = &mut args {
+        o.remove("confirm");
+    }
+    let mut json = String::new();
+    canonical(&args, &mut json);
+    let mut out = Vec::new();
+    for part in [caller.owner.as_bytes(), tool.as_bytes(), json.as_bytes()] {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&o[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Whether the client of this request can be asked with a server-to-client elicitation: it
+/// declared the capability (form mode) in an MCP session. Stateless (2026-07-28) requests
+/// cannot carry one (rmcp refuses it); they are asked through `input_required` instead
+/// ([`can_round_trip`]).
+pub(crate) fn can_elicit(peer: &Peer<RoleServer>, in_session: bool) -> bool {
+    in_session
+        && peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Form)
+        && peer
+            .peer_info()
+            .is_some_and(|i| i.protocol_version < rmcp::model::ProtocolVersion::V_2026_07_28)
+}
+
+/// How the client of this request can be asked, worked out once per call.
+#[derive(Debug, Default)]
+pub(crate) struct Ask<'a> {
+    /// An MCP session whose client declared elicitation: ask with a server-to-client request.
+    pub(crate) peer: Option<&'a Peer<RoleServer>>,
+    /// A stateless (2026-07-28) request whose `_meta` declares elicitation: ask through
+    /// `input_required` (multi round-trip).
+    pub(crate) round_trip: bool,
+    /// The answers of a repeated round-trip request.
+    pub(crate) responses: Option<&'a InputResponses>,
+    /// The `requestState` the repeated request echoes.
+    pub(crate) state: Option<&'a str>,
+}
+
+/// Whether a stateless request may be answered with `input_required` carrying a form
+/// elicitation: it speaks 2026-07-28 or later and declares the capability in its `_meta`.
+pub(crate) fn can_round_trip(
+    version: Option<rmcp::model::ProtocolVersion>,
+    caps: Option<rmcp::model::ClientCapabilities>,
+    in_session: bool,
+) -> bool {
+    let modern = version.is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+    let form = caps.and_then(|c| c.elicitation).is_some_and(|e| {
+        // No mode named means form (backward compatibility), as for sessions.
+        e.form.is_some() || e.url.is_none()
+    });
+    !in_session && modern && form
+}
+
+/// What the round-trip state is bound to: the call, marked so that it never redeems as a
+/// `confirm` token (which would let a client skip the question in `elicit` mode).
+fn round_trip_binding(bound: &[u8]) -> Vec<u8> {
+    let mut b = b"input_required\0".to_vec();
+    b.extend_from_slice(bound);
+    b
+}
+
+/// Runs before a `pg_query` or `pg_schema` call: takes `confirm` out of `args`, and returns
+/// `Ok` when the call may run (not destructive, confirmation off, a valid token, or a person
+/// accepted through elicitation). Calls whose statement the policy refuses pass through: the
+/// tool itself reports the refusal, exactly as without confirmation.
+pub(crate) async fn check(
+    state: &AppState,
+    caller: &Caller,
+    tool: &str,
+    args: &mut Value,
+    ask: Ask<'_>,
+) -> Result<(), ToolError> {
+    if !matches!(tool, "pg_query" | "pg_schema") {
+        return Ok(());
+    }
+    let token = match args.as_object_mut().and_then(|o| o.remove("confirm")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return Err(ToolError::InvalidInput(
+                "confirm must be the string token of a confirmation_required error".into(),
+            ));
+        }
+    };
+    let mode = state.config.confirm_destructive;
+    if mode == ConfirmMode::Off {
+        return Ok(());
+    }
+    let Some(reason) = destructive(state, tool, args).await else {
+        return Ok(());
+    };
+    let bound = binding(caller, tool, args);
+    if let Some(t) = &token
+        && state.confirmations.redeem(t, &bound)
+    {
+        return Ok(());
+    }
+    if ask.round_trip && mode != ConfirmMode::Token {
+        let rt = round_trip_binding(&bound);
+        if let Some(echoed) = ask.state
+            && echoed.starts_with(PREFIX)
+            && state.confirmations.redeem(echoed, &rt)
+        {
+            // The repeat of the very call that was asked about, once: the answer decides.
+            let answer = ask
+                .responses
+                .and_then(|r| r.get("confirm"))
+                .and_then(|v| serde_json::from_value::<rmcp::model::ElicitResult>(v.clone()).ok());
+            return match answer.map(judge) {
+                Some(Asked::Accepted) => Ok(()),
+                Some(Asked::Declined(how)) => Err(declined(how, reason)),
+                Some(Asked::Failed) | None => Err(declined("did not answer", reason)),
+            };
+        }
+        // First round (or a state that is unknown, used or expired): ask.
+        let preview = preview(state, caller, tool, args).await?;
+        let what = statement_of(args);
+        let message = question(reason, &what, &preview);
+        let mut requests = InputRequests::new();
+        requests.insert(
+            "confirm".into(),
+            InputRequest::Elicitation(ElicitRequest::new(form(message))),
+        );
+        return Err(ToolError::InputRequired(Box::new(
+            InputRequiredResult::new(Some(requests), Some(state.confirmations.issue(&rt))),
+        )));
+    }
+    let stale = if token.is_some() {
+        " The confirm token given does not approve this call: it was issued for another \
+         statement, other parameters or another caller, has expired, or was used already."
+    } else {
+        ""
+    };
+    let preview = preview(state, caller, tool, args).await?;
+    let what = statement_of(args);
+    let peer = ask.peer.filter(|_| mode != ConfirmMode::Token);
+    if let Some(peer) = peer {
+        match elicit(peer, question(reason, &what, &preview)).await {
+            Asked::Accepted => return Ok(()),
+            Asked::Declined(how) => return Err(declined(how, reason)),
+            // The client could not be asked after all: fall back to the token.
+            Asked::Failed if mode == ConfirmMode::On => {}
+            Asked::Failed => {
+                return Err(ToolError::ConfirmationDeclined(format!(
+                    "the user could not be asked to confirm the destructive statement \
+                     ({reason}); nothing ran"
+                )));
+            }
+        }
+    } else if mode == ConfirmMode::Elicit {
+        return Err(ToolError::ConfirmationRequired {
+            message: format!(
+                "{reason}; {preview} This server accepts such statements only when a person \
+                 confirms them through MCP elicitation (COLDQUERY_CONFIRM_DESTRUCTIVE=elicit), \
+                 which this client does not offer; nothing ran. Ask the user to run it from a \
+                 client that supports elicitation, or narrow the statement (add a WHERE).{stale}"
+            ),
+            token: None,
+        });
+    }
+    Err(ToolError::ConfirmationRequired {
+        message: format!(
+            "{reason}; {preview} Nothing ran: it needs a confirmation. Make sure the user wants \
+             this, then repeat the call with the confirm token.{stale}"
+        ),
+        token: Some(state.confirmations.issue(&bound)),
+    })
+}
+
+/// The statement text(s) of a call, for the person asked (cut to a readable length).
+fn statement_of(args: &Value) -> String {
+    let cut = |s: &str| -> String {
+        let s = s.trim();
+        if s.chars().count() > 600 {
+            format!("{}…", s.chars().take(600).collect::<String>())
+        } else {
+            s.to_owned()
+        }
+    };
+    if let Some(sql) = args.get("sql").and_then(Value::as_str) {
+        return format!("Statement: {}", cut(sql));
+    }
+    let ops = args
+        .get("operations")
+        .and_then(Value::as_array)
+        .map(|ops| {
+            ops.iter()
+                .take(10)
+                .enumerate()
+                .map(|(i, op)| {
+                    format!(
+                        "  {i}: {}",
+                        cut(op.get("sql").and_then(Value::as_str).unwrap_or(""))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    format!("Operations:\n{ops}")
+}
+
+/// Why the call needs confirmation, if it does (the policy's [`crate::safety::policy::Plan`]
+/// says). `None` also when the statement does not parse or is refused: the tool reports that.
+async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'static str> {
+    let action = args.get("action").and_then(Value::as_str)?;
+    let flag = |k: &str| args.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let auth = Authority {
+        dry_run: flag("dry_run"),
+        autocommit: flag("autocommit"),
+        session: args.get("session_id").is_some_and(|v| !v.is_null()),
+    };
+    if auth.dry_run {
+        return None;
+    }
+    let sql = || args.get("sql").and_then(Value::as_str);
+    match (tool, action) {
+        ("pg_query", "write") => {
+            let parsed = crate::mcp::query::parse(sql()?).ok()?;
+            let plan = crate::mcp::gate::authorize(state, Action::Write, &parsed, auth)
+                .await
+                .ok()?;
+            plan.destructive
+        }
+        ("pg_query", "transaction") => {
+            let mut parsed = Vec::new();
+            for op in args.get("operations")?.as_array()? {
+                parsed.push(crate::mcp::query::parse(op.get("sql")?.as_str()?).ok()?);
+            }
+            let plan = crate::mcp::gate::authorize_operations(state, &parsed, auth)
+                .await
+                .ok()?;
+            plan.destructive
+        }
+        ("pg_schema", "create" | "alter" | "drop") => {
+            let kind = match action {
+                "create" => DdlKind::Create,
+                "alter" => DdlKind::Alter,
+                _ => DdlKind::Drop,
+            };
+            let parsed = crate::mcp::query::parse(sql()?).ok()?;
+            let plan = crate::mcp::gate::authorize(state, Action::Ddl(kind), &parsed, auth)
+                .await
+                .ok()?;
+            plan.destructive
+        }
+        _ => None,
+    }
+}
+
+/// What the statement would do, from a dry run of the same call (rolled back; inside a
+/// session, under a savepoint that is rolled back). An error that would also stop the real
+/// call (a constraint, a missing table) is returned as is: nothing runs either way.
+async fn preview(
+    state: &AppState,
+    caller: &Caller,
+    tool: &str,
+    args: &Value,
+) -> Result<String, ToolError> {
+    let mut dry = args.clone();
+    if let Value::Object(o) = &mut dry {
+        o.insert("dry_run".into(), Value::Bool(true));
+        o.remove("autocommit");
+    }
+    let parse_err = |e: serde_json::Error| {
+        ToolError::InvalidInput(format!(
+            "bad arguments for {tool}: {e}; see the tool's input schema"
+        ))
+    };
+    let run = match tool {
+        "pg_query" => {
+            let a = serde_json::from_value(dry).map_err(parse_err)?;
+            crate::mcp::query::call(state, caller, a).await
+        }
+        _ => {
+            let a = serde_json::from_value(dry).map_err(parse_err)?;
+            crate::mcp::schema::call(state, caller, a).await
+        }
+    };
+    let out = match run {
+        Ok(out) => out,
+        // The dry run is stricter than the real call (only allowlisted functions may run
+        // where nothing may last): say that the count is unknown, and ask anyway.
+        Err(ToolError::PolicyDenied(_) | ToolError::InvalidInput(_)) => {
+            return Ok("It could not be dry-run, so the rows it would affect are unknown.".into());
+        }
+        Err(e) => return Err(e),
+    };
+    let rows = |v: &Value| v.get("rows_affected").and_then(Value::as_u64);
+    if let Some(n) = rows(&out) {
+        return Ok(format!(
+            "A dry run (rolled back) affected {n} row{}.",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(results) = out.get("results").and_then(Value::as_array) {
+        let counts: Vec<String> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| rows(r).map(|n| format!("operation {i}: {n}")))
+            .collect();
+        return Ok(format!(
+            "A dry run (rolled back) affected these rows: {}.",
+            counts.join(", ")
+        ));
+    }
+    let estimate = table_rows(state, args).await;
+    Ok(match estimate {
+        Some(n) => format!("A dry run succeeded (rolled back); the table holds about {n} rows."),
+        None => "A dry run succeeded (rolled back).".into(),
+    })
+}
+
+/// The planner's row estimate of the table a TRUNCATE or DROP TABLE names (the first one).
+async fn table_rows(state: &AppState, args: &Value) -> Option<i64> {
+    use pg_query::NodeEnum;
+    let sql = args.get("sql")?.as_str()?;
+    let parsed = crate::mcp::query::parse(sql).ok()?;
+    let name = match parsed.stmt() {
+        NodeEnum::TruncateStmt(t) => match t.relations.first()?.node.as_ref()? {
+            NodeEnum::RangeVar(r) => {
+                let mut parts = Vec::new();
+                if !r.schemaname.is_empty() {
+                    parts.push(crate::mcp::schema::quote_ident(&r.schemaname));
+                }
+                parts.push(crate::mcp::schema::quote_ident(&r.relname));
+                parts.join(".")
+            }
+            _ => return None,
+        },
+        NodeEnum::DropStmt(d) => match d.objects.first()?.node.as_ref()? {
+            NodeEnum::List(l) => l
+                .items
+                .iter()
+                .map(|n| match n.node.as_ref() {
+                    Some(NodeEnum::String(s)) => Some(crate::mcp::schema::quote_ident(&s.sval)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?
+                .join("."),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // The name is bound, never pasted; a statistics figure, so no table scan for a count.
+    let mut conn = state.pools.monitor.acquire().await.ok()?;
+    sqlx::query_scalar::<_, i64>(
+        "SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = to_regclass($1)",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await
+    .ok()
+    .flatten()
+}
+
+enum Asked {
+    Accepted,
+    /// "declined" or "cancelled".
+    Declined(&'static str),
+    /// The request did not reach the user (no answer, transport).
+    Failed,
+}
+
+/// The question a person is asked.
+fn question(reason: &str, what: &str, preview: &str) -> String {
+    format!(
+        "ColdQuery is about to run a destructive statement: {reason}.\n\n{what}\n\n{preview}\n\nRun it?"
+    )
+}
+
+fn declined(how: &str, reason: &str) -> ToolError {
+    ToolError::ConfirmationDeclined(format!(
+        "the user {how} the destructive statement ({reason}); nothing ran. Do not retry it \
+         unless the user asks for it"
+    ))
+}
+
+/// The form: one required boolean, `confirm`.
+fn form(message: String) -> ElicitRequestParams {
+    let schema = ElicitationSchema::builder()
+        .required_bool("confirm")
+        .description("Set confirm to true to run the statement")
+        .build()
+        .expect("a schema with one property");
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema,
+    }
+}
+
+/// Only an accepted form with `confirm: true` is a yes.
+fn judge(r: rmcp::model::ElicitResult) -> Asked {
+    match r.action {
+        ElicitationAction::Accept => {
+            let yes = r
+                .content
+                .as_ref()
+                .and_then(|c| c.get("confirm"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if yes {
+                Asked::Accepted
+            } else {
+                Asked::Declined("declined")
+            }
+        }
+        ElicitationAction::Decline => Asked::Declined("declined"),
+        ElicitationAction::Cancel => Asked::Declined("cancelled"),
+        // A future answer this server does not know is not a yes.
+        _ => Asked::Declined("declined"),
+    }
+}
+
+async fn elicit(peer: &Peer<RoleServer>, message: String) -> Asked {
+    match peer
+        .create_elicitation_with_timeout(form(message), Some(ELICIT_TIMEOUT))
+        .await
+    {
+        Ok(r) => judge(r),
+        Err(rmcp::service::ServiceError::Timeout { .. }) => Asked::Declined("did not answer"),
+        Err(e) => {
+            tracing::warn!(error = %e, "elicitation failed; falling back to a confirm token");
+            Asked::Failed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn caller(owner: &str) -> Caller {
+        let mut c = Caller::anonymous();
+        c.owner = owner.into();
+        c
+    }
+
+    #[test]
+    fn a_token_approves_its_own_call_once() {
+        let store = Confirmations::new();
+        let me = caller("principal:alice");
+        let call = json!({"action": "write", "sql": "DELETE FROM t", "autocommit": true});
+        let bound = binding(&me, "pg_query", &call);
+        let token = store.issue(&bound);
+        assert!(store.redeem(&token, &bound));
+        assert!(!store.redeem(&token, &bound), "a token works once");
+    }
+
+    #[test]
+    fn a_token_does_not_approve_another_call() {
+        let store = Confirmations::new();
+        let me = caller("principal:alice");
+        let a = json!({"action": "write", "sql": "DELETE FROM a", "autocommit": true});
+        let token = store.issue(&binding(&me, "pg_query", &a));
+        for other in [
+            json!({"action": "write", "sql": "DELETE FROM b", "autocommit": true}),
+            json!({"action": "write", "sql": "DELETE FROM a", "params": [1], "autocommit": true}),
+            json!({"action": "write", "sql": "DELETE FROM a ", "autocommit": true}),
+        ] {
+            assert!(!store.redeem(&token, &binding(&me, "pg_query", &other)));
+        }
+        assert!(!store.redeem(&token, &binding(&me, "pg_schema", &a)));
+        assert!(!store.redeem(&token, &binding(&caller("principal:bob"), "pg_query", &a)));
+        // Failed attempts do not use it up.
+        assert!(store.redeem(&token, &binding(&me, "pg_query", &a)));
+    }
+
+    #[test]
+    fn the_binding_ignores_key_order_and_the_confirm_argument() {
+        let me = caller("anonymous");
+        let a = json!({"action": "write", "sql": "DELETE FROM t", "autocommit": true});
+        let b =
+            json!({"autocommit": true, "confirm": "x", "sql": "DELETE FROM t", "action": "write"});
+        assert_eq!(binding(&me, "pg_query", &a), binding(&me, "pg_query", &b));
+    }
+
+    #[test]
+    fn forged_expired_and_garbled_tokens_are_refused() {
+        let store = Confirmations::new();
+        let bound = binding(&caller("anonymous"), "pg_query", &json!({}));
+        let token = store.issue(&bound);
+        let other = Confirmations::new();
+        assert!(!other.redeem(&token, &bound), "another key");
+        for bad in [
+            "",
+            "cq_confirm_",
+            "cq_confirm_zz",
+            "nonsense",
+            &token[..token.len() - 2],
+        ] {
+            assert!(!store.redeem(bad, &bound), "{bad}");
+        }
+        // An expired token with a valid MAC.
+        let nonce = [7u8; NONCE];
+        let expires = now_secs() - 1;
+        let tag = store.mac(&nonce, expires, &bound).finalize().into_bytes();
+        store.issued.lock().unwrap().insert(nonce, expires);
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&expires.to_be_bytes());
+        raw.extend_from_slice(&tag);
+        assert!(!store.redeem(&format!("{PREFIX}{}", hex(&raw)), &bound));
+    }
+
+    #[test]
+    fn only_stateless_modern_requests_that_declare_form_elicitation_round_trip() {
+        use rmcp::model::{ClientCapabilities, ProtocolVersion};
+        let with = || Some(ClientCapabilities::builder().enable_elicitation().build());
+        let modern = || Some(ProtocolVersion::V_2026_07_28);
+        assert!(can_round_trip(modern(), with(), false));
+        assert!(
+            !can_round_trip(modern(), with(), true),
+            "sessions are asked directly"
+        );
+        assert!(!can_round_trip(
+            modern(),
+            Some(ClientCapabilities::default()),
+            false
+        ));
+        assert!(!can_round_trip(modern(), None, false));
+        assert!(!can_round_trip(
+            Some(ProtocolVersion::V_2025_06_18),
+            with(),
+            false
+        ));
+    }
+
+    #[test]
+    fn a_round_trip_state_is_not_a_confirm_token() {
+        let store = Confirmations::new();
+        let bound = binding(
+            &caller("anonymous"),
+            "pg_query",
+            &json!({"sql": "DELETE FROM t"}),
+        );
+        let state = store.issue(&round_trip_binding(&bound));
+        assert!(!store.redeem(&state, &bound));
+        assert!(store.redeem(&state, &round_trip_binding(&bound)));
+    }
+
+    #[test]
+    fn the_store_stays_bounded() {
+        let store = Confirmations::new();
+        let bound = binding(&caller("anonymous"), "pg_query", &json!({}));
+        for _ in 0..MAX_TOKENS + 5 {
+            store.issue(&bound);
+        }
+        assert!(store.issued.lock().unwrap().len() <= MAX_TOKENS);
+    }
+}
