@@ -3,12 +3,6 @@
 use clap::{CommandFactory, Parser};
 use coldquery::config::{Cli, Command};
 
-/// The static musl build (container image, Pi) allocates with mimalloc: musl's own allocator
-/// kept the memory a burst of MCP sessions had used (see `coldquery::memory`).
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {

@@ -5,8 +5,12 @@
 //! (1,000 idle MCP sessions: 14 MB → 144 MB, still 144 MB after they closed; `malloc_trim(0)`
 //! then brought it to 25 MB, measured with gdb on the release binary). On glibc a background
 //! task asks `mallinfo2` every 10 s how much free memory the heaps hold and calls
-//! `malloc_trim(0)` when it is over 16 MiB. The static musl build (the container image, the
-//! Pi) uses mimalloc instead (see `main.rs`), which returns freed pages by itself.
+//! `malloc_trim(0)` when it is over 16 MiB: RSS is back at 19 MB 12 s after each burst.
+//!
+//! Not solved for the static musl build (the container image, the Pi): musl has no
+//! `malloc_trim`, and mimalloc, tried as its allocator, kept as much (1,000 idle sessions:
+//! 21 → 210 MB, 170–190 MB after they closed, with or without `MIMALLOC_PURGE_DELAY=0`), so it
+//! was dropped again. See docs/benchmarks.md.
 
 /// Free heap memory above which the heaps are trimmed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
