@@ -228,7 +228,13 @@ async fn oauth_discovery_paths_answer_that_the_server_takes_static_bearer_tokens
         assert_eq!(res.headers()["content-type"], "application/json", "{path}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["oauth"], false, "{path}");
-        assert_eq!(body["authentication"]["required"], true, "{path}");
+        assert_eq!(body["token_auth"]["required"], true, "{path}");
+        // The hint comes first in the text, before the details.
+        let text = body.to_string();
+        assert!(
+            text.find("error_description").unwrap() < text.find("token_auth").unwrap(),
+            "{text}"
+        );
         let d = body["error_description"].as_str().unwrap();
         assert!(
             d.contains("static bearer token") && d.contains("Authorization: Bearer"),

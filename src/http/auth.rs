@@ -232,7 +232,9 @@ pub async fn oauth_discovery(State(state): State<AppState>) -> Response {
         "error": "invalid_request",
         "error_description": format!("{HOW_TO_AUTHENTICATE}; {tokens}"),
         "oauth": false,
-        "authentication": {
+        // Named so that it sorts after error_description (serde_json orders keys): clients
+        // that show only the first few hundred bytes of the body (Claude Code) show the hint.
+        "token_auth": {
             "scheme": "Bearer",
             "header": "Authorization: Bearer <token>",
             "tokens": "static, configured on the server (COLDQUERY_AUTH_TOKENS or COLDQUERY_AUTH_TOKENS_FILE)",
