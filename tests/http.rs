@@ -66,12 +66,7 @@ async fn metrics_count_the_calls_this_test_made() {
     )
     .await;
     c.close().await;
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains(
             "coldquery_tool_calls_total{tool=\"pg_query\",action=\"read\",outcome=\"ok\"} 3"

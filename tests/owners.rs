@@ -176,11 +176,7 @@ async fn begin(c: &McpClient) -> String {
 }
 
 async fn session_backends(app: &TestApp) -> i64 {
-    app.scalar_i64(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coldquery-session' \
-         AND datname = current_database()",
-    )
-    .await
+    app.backends_named("coldquery-session").await
 }
 
 async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {

@@ -25,11 +25,7 @@ async fn write(c: &McpClient, id: &str, sql: &str) -> Value {
 
 /// Backends of this test's database opened for pg_tx sessions.
 async fn session_backends(app: &TestApp) -> i64 {
-    app.scalar_i64(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coldquery-session' \
-         AND datname = current_database()",
-    )
-    .await
+    app.backends_named("coldquery-session").await
 }
 
 async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -232,12 +228,7 @@ async fn an_idle_session_expires_rolls_back_and_closes_its_backend() {
         e["message"].as_str().unwrap().contains("rolled back"),
         "{e}"
     );
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains("coldquery_sessions_total{event=\"reaped\"} 1"),
         "{text}"
@@ -606,21 +597,13 @@ unsafe extern "C" {
 }
 
 async fn spare_backends(app: &TestApp) -> i64 {
-    app.scalar_i64(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coldquery-spare' \
-         AND datname = current_database()",
-    )
-    .await
+    app.backends_named("coldquery-spare").await
 }
 
 async fn metric(app: &TestApp, line: &str) -> u64 {
-    let text = reqwest::get(app.url("/metrics"))
+    app.metrics_text()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
         .unwrap_or(0)
 }

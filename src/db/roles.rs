@@ -12,9 +12,6 @@
 
 use std::fmt;
 
-/// PostgreSQL truncates names at 63 bytes: a longer role name would silently name another.
-const MAX_LEN: usize = 63;
-
 /// A validated PostgreSQL role name; `Display` writes it double-quoted, ready for SQL.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Role(String);
@@ -24,14 +21,7 @@ impl Role {
     /// then letters, digits, `_`, `$` or `-`, at most 63 bytes. Case is kept (the name is
     /// quoted), so `Reader` is the role `"Reader"`, not `reader`. `what` names the setting.
     pub fn parse(what: &str, raw: &str) -> Result<Role, String> {
-        let ok_first = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_');
-        let ok_rest = raw
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-'));
-        if !ok_first || !ok_rest || raw.len() > MAX_LEN {
+        if !crate::safety::ident::is_plain_name(raw, &['-']) {
             let shown: String = raw.chars().take(40).collect();
             return Err(format!(
                 "{what}: {shown:?} is not a valid role name: use letters, digits, _ $ or - \

@@ -7,6 +7,19 @@ use std::fmt;
 /// alias each other, so they are refused instead.
 const MAX_LEN: usize = 63;
 
+/// The conservative name grammar ColdQuery accepts from arguments and configuration: a letter
+/// or `_`, then letters, digits, `_`, `$` or one of `extra`, at most 63 bytes.
+pub(crate) fn is_plain_name(raw: &str, extra: &[char]) -> bool {
+    let ok_first = raw
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    let ok_rest = raw
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '$' || extra.contains(&c));
+    ok_first && ok_rest && raw.len() <= MAX_LEN
+}
+
 /// A validated identifier. `Display` writes it double-quoted, ready for SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ident(String);
@@ -15,14 +28,7 @@ impl Ident {
     /// Validate `raw` as a plain identifier: a letter or `_`, then letters, digits, `_` or `$`,
     /// at most 63 bytes. Case is kept (it is quoted), so `MyTable` means exactly `"MyTable"`.
     pub fn parse(what: &str, raw: &str) -> Result<Ident, String> {
-        let ok_first = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_');
-        let ok_rest = raw
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-        if raw.is_empty() || !ok_first || !ok_rest || raw.len() > MAX_LEN {
+        if !is_plain_name(raw, &[]) {
             let shown: String = raw.chars().take(40).collect();
             return Err(format!(
                 "invalid {what} {shown:?}: use letters, digits and _ (starting with a letter or _), \

@@ -136,6 +136,28 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("verification SQL failed: {e}\n{sql}"))
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the /metrics body")
+    }
+
+    /// Backends of this test's database with this `application_name`.
+    pub async fn backends_named(&self, application_name: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND datname = current_database()",
+        )
+        .bind(application_name)
+        .fetch_one(&self.db)
+        .await
+        .expect("counting backends")
+    }
+
     /// Stop the server and drop its database.
     pub async fn finish(self) {
         self.stop.cancel();
