@@ -79,6 +79,9 @@ RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}"; \
 # Strip symbols (about a quarter of the binary) without a Cargo.toml change. Set for cook and
 # build alike: a different profile would make the cooked dependencies useless.
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
+# jemalloc (the musl build's allocator, src/memory.rs) for pages up to 64 KiB on arm64: the
+# Raspberry Pi 5 kernel uses 16 KiB pages. scripts/cross reads this line.
+ENV AARCH64_UNKNOWN_LINUX_MUSL_JEMALLOC_SYS_WITH_LG_PAGE=16
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --zigbuild --target "$(cat /rust-target)" --recipe-path recipe.json
 COPY . .
