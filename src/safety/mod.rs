@@ -1,9 +1,45 @@
 //! Safety: statement classification with the real PostgreSQL parser (`pg_query`) and the
 //! rules of which action may run what.
+//!
+//! How a statement goes through it: `parse` (exactly one statement, with error positions) →
+//! `walk` (the facts the checks need, failing closed on unknown nodes) and `scan` (calls,
+//! operators, relations anywhere in the tree) → `classify` (command tag and class) → the
+//! action's gate in `gates`, which refuses with a message saying where to go instead, using the
+//! function list in `denylist` → `policy` (who may run what). `redact` hides secrets in logs.
+//! The rest of the crate imports all of this through `classify`.
 
 pub mod classify;
+mod denylist;
 pub(crate) mod destructive;
 pub(crate) mod functions;
+mod gates;
 pub mod ident;
+mod parse;
 pub(crate) mod policy;
+#[cfg(test)]
+mod properties;
+mod redact;
 pub(crate) mod scan;
+mod walk;
+
+/// Helpers shared by the unit tests of the safety modules.
+#[cfg(test)]
+mod testkit {
+    use super::classify::{Parsed, Refusal, parse_one};
+
+    pub(super) fn parsed(sql: &str) -> Parsed {
+        parse_one(sql).unwrap_or_else(|e| panic!("{sql:?} should parse: {e}"))
+    }
+
+    /// Asserts a refusal mentions `needle` (and, when given, points at `tool`).
+    pub(super) fn assert_refused(sql: &str, what: &str, r: Result<(), Refusal>, needle: &str) {
+        match r {
+            Ok(()) => panic!("{what}: {sql:?} should be refused (expected {needle:?})"),
+            Err(refusal) => assert!(
+                refusal.reason.contains(needle),
+                "{what}: {sql:?}: reason {:?} should contain {needle:?}",
+                refusal.reason
+            ),
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! A generic scan of a whole parse tree: every function call, operator, relation, procedural
 //! block, definition option and setting name, wherever it stands.
 //!
-//! The classifier's walker (`classify.rs`) knows the shape of every node a query can contain
+//! The classifier's walker (`walk/`) knows the shape of every node a query can contain
 //! and refuses what it does not know; DDL is far larger (hundreds of node types), and its
 //! expressions hide in many places (column defaults, `USING`, `CHECK`, generated columns,
 //! index expressions, view, rule and policy bodies, `CREATE SCHEMA` sub-commands, partition
