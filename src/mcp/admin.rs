@@ -9,12 +9,13 @@ use crate::db::AutocommitConn;
 use crate::db::executor::Limits;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
-use crate::mcp::query::{limits_for, truncate_for_message, under_savepoint};
-use crate::mcp::schema::{
-    Catalog, QualifiedName, Relation, ms, page, paged, quote_ident, read_scope, relkind_name,
-    resolve_relation,
+use crate::mcp::catalog::{
+    Catalog, QualifiedName, Relation, read_scope, relkind_name, resolve_relation,
 };
+use crate::mcp::query::{limits_for, truncate_for_message, under_savepoint};
+use crate::mcp::support::{ms, page, paged};
 use crate::safety::classify;
+use crate::safety::ident::quote_ident;
 use crate::state::AppState;
 
 /// Arguments of `pg_admin`. Unknown fields are refused.
