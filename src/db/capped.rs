@@ -10,7 +10,7 @@ use std::io;
 
 use serde_json::Value;
 
-use crate::db::values::{self, DecodeError, Decoder};
+use crate::db::values::{self, Codec, DecodeError};
 
 /// How one value fits into the bytes left for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +144,7 @@ fn bits_within(bytes: &[u8], hard: usize, cut_to: Option<usize>) -> Option<Fit> 
 /// values are [`Fit::TooLarge`]. Memory stays proportional to the budget: a value is never
 /// decoded or escaped in full when its raw size already says it cannot fit.
 pub(crate) fn decode_within(
-    dec: &Decoder,
+    dec: &Codec,
     bytes: &[u8],
     hard: usize,
     cut_to: Option<usize>,
@@ -154,15 +154,15 @@ pub(crate) fn decode_within(
         reason: reason.into(),
     };
     match dec {
-        Decoder::Text => {
+        Codec::Text => {
             let s = std::str::from_utf8(bytes).map_err(|_| bad("invalid UTF-8"))?;
             Ok(string_within(s, hard, cut_to))
         }
-        Decoder::Bytea => Ok(hex_within(bytes, hard, cut_to)),
-        Decoder::Bit => bits_within(bytes, hard, cut_to).ok_or_else(|| bad("malformed bit string")),
-        Decoder::Json | Decoder::Jsonb => {
+        Codec::Bytea => Ok(hex_within(bytes, hard, cut_to)),
+        Codec::Bit => bits_within(bytes, hard, cut_to).ok_or_else(|| bad("malformed bit string")),
+        Codec::Json | Codec::Jsonb => {
             let text = match (dec, bytes.split_first()) {
-                (Decoder::Json, _) => bytes,
+                (Codec::Json, _) => bytes,
                 (_, Some((1, text))) => text,
                 // Unknown jsonb version: let the full decoder report it.
                 _ => return values::decode(dec, bytes).map(|v| whole_or_too_large(v, hard)),
@@ -264,7 +264,11 @@ mod tests {
     fn large_arrays_are_refused_without_decoding() {
         // A header that claims a huge array; 8x the budget is never decoded.
         let big = vec![0u8; 10_000];
-        let dec = Decoder::Array(Box::new(Decoder::Int4));
+        let dec = Codec::Array {
+            elem: Box::new(Codec::Int4),
+            elem_oid: Some(23),
+            elem_name: "int4".into(),
+        };
         assert_eq!(
             decode_within(&dec, &big, 100, Some(100)).unwrap(),
             Fit::TooLarge
@@ -274,13 +278,13 @@ mod tests {
     #[test]
     fn oversized_json_becomes_a_cut_string_only_when_cutting_is_allowed() {
         let doc = format!("{{\"k\": \"{}\"}}", "x".repeat(1000));
-        let d = decode_within(&Decoder::Json, doc.as_bytes(), 2000, None).unwrap();
+        let d = decode_within(&Codec::Json, doc.as_bytes(), 2000, None).unwrap();
         assert!(matches!(d, Fit::Whole(Value::Object(_), _)), "{d:?}");
         assert_eq!(
-            decode_within(&Decoder::Json, doc.as_bytes(), 50, None).unwrap(),
+            decode_within(&Codec::Json, doc.as_bytes(), 50, None).unwrap(),
             Fit::TooLarge
         );
-        match decode_within(&Decoder::Json, doc.as_bytes(), 50, Some(50)).unwrap() {
+        match decode_within(&Codec::Json, doc.as_bytes(), 50, Some(50)).unwrap() {
             Fit::Cut(Value::String(p), _, n) => {
                 assert!(p.starts_with("{\"k\""), "{p}");
                 assert_eq!(n, doc.len());
@@ -294,11 +298,11 @@ mod tests {
         // 12 bits: 1010 1010 1010
         let v = [0, 0, 0, 12, 0b1010_1010, 0b1010_0000];
         assert_eq!(
-            decode_within(&Decoder::Bit, &v, 100, None).unwrap(),
+            decode_within(&Codec::Bit, &v, 100, None).unwrap(),
             Fit::Whole(Value::String("101010101010".into()), 14)
         );
         assert_eq!(
-            decode_within(&Decoder::Bit, &v, 6, Some(6)).unwrap(),
+            decode_within(&Codec::Bit, &v, 6, Some(6)).unwrap(),
             Fit::Cut(Value::String("1010".into()), 6, 12)
         );
     }

@@ -14,7 +14,7 @@ use sqlx::{
 
 use crate::db::capped::{self, Fit};
 use crate::db::cost::{self, Ceiling};
-use crate::db::values::{self, Decoder};
+use crate::db::values::{self, Codec as Decoder};
 use crate::error::ToolError;
 use crate::safety::classify::Parsed;
 

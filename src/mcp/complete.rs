@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::error::ToolError;
 use crate::http::caller::Caller;
+use crate::mcp::catalog::{Catalog, read_scope};
 use crate::mcp::query::limits_for;
 use crate::mcp::resources::TABLE_TEMPLATE;
-use crate::mcp::schema::{Catalog, read_scope};
 use crate::state::AppState;
 
 /// One more than the protocol's cap, so `has_more` is known without counting everything.

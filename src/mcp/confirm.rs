@@ -524,9 +524,9 @@ async fn table_rows(state: &AppState, args: &Value) -> Option<i64> {
             NodeEnum::RangeVar(r) => {
                 let mut parts = Vec::new();
                 if !r.schemaname.is_empty() {
-                    parts.push(crate::mcp::schema::quote_ident(&r.schemaname));
+                    parts.push(crate::safety::ident::quote_ident(&r.schemaname));
                 }
-                parts.push(crate::mcp::schema::quote_ident(&r.relname));
+                parts.push(crate::safety::ident::quote_ident(&r.relname));
                 parts.join(".")
             }
             _ => return None,
@@ -536,7 +536,7 @@ async fn table_rows(state: &AppState, args: &Value) -> Option<i64> {
                 .items
                 .iter()
                 .map(|n| match n.node.as_ref() {
-                    Some(NodeEnum::String(s)) => Some(crate::mcp::schema::quote_ident(&s.sval)),
+                    Some(NodeEnum::String(s)) => Some(crate::safety::ident::quote_ident(&s.sval)),
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?

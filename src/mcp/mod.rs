@@ -2,6 +2,7 @@
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
 
 pub mod admin;
+pub(crate) mod catalog;
 pub mod complete;
 pub mod confirm;
 pub(crate) mod cursor;
@@ -13,6 +14,7 @@ pub mod query;
 pub mod read;
 pub mod resources;
 pub mod schema;
+pub(crate) mod support;
 pub mod tools;
 pub mod tx;
 

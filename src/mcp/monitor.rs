@@ -7,8 +7,10 @@ use serde_json::{Value, json};
 
 use crate::error::ToolError;
 use crate::http::caller::Caller;
+use crate::mcp::catalog::{Catalog, monitor_scope};
 use crate::mcp::query::{limits_for, truncate_for_message};
-use crate::mcp::schema::{Catalog, monitor_scope, ms, page, paged, quote_ident};
+use crate::mcp::support::{ms, page, paged};
+use crate::safety::ident::quote_ident;
 use crate::state::AppState;
 
 /// Arguments of `pg_monitor`. Unknown fields are refused.

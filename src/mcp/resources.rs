@@ -9,9 +9,12 @@ use serde_json::{Value, json};
 
 use crate::error::ToolError;
 use crate::http::caller::Caller;
+use crate::mcp::catalog::{Catalog, QualifiedName, read_scope};
+use crate::mcp::monitor;
 use crate::mcp::query::limits_for;
-use crate::mcp::schema::{self, Catalog, QualifiedName, SchemaArgs, quote_ident, read_scope};
-use crate::mcp::{monitor, schema::ms};
+use crate::mcp::schema::{self, SchemaArgs};
+use crate::mcp::support::ms;
+use crate::safety::ident::quote_ident;
 use crate::state::AppState;
 
 /// Every table (as `pg_schema list` with target table, up to 1000).

@@ -20,6 +20,13 @@ pub(crate) fn is_plain_name(raw: &str, extra: &[char]) -> bool {
     ok_first && ok_rest && raw.len() <= MAX_LEN
 }
 
+/// Quote a name for SQL text. Used for names that come from the catalogs (after a bound
+/// lookup) or from a validated `QualifiedName` or [`Ident`]; user text never reaches SQL any
+/// other way.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// A validated identifier. `Display` writes it double-quoted, ready for SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ident(String);

@@ -1,0 +1,97 @@
+//! The `pg_schema` tool: its arguments and dispatch. Introspection (`list`, `describe`) reads
+//! the system catalogs with bound parameters; DDL (`create`, `alter`, `drop`) runs behind
+//! default-deny (contract §2). The catalog toolkit it shares with other tools is in
+//! [`crate::mcp::catalog`].
+
+mod ddl;
+mod describe;
+mod list;
+
+pub(crate) use describe::describe_name;
+pub(crate) use list::list;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ToolError;
+use crate::http::caller::Caller;
+use crate::mcp::query::{limits_for, truncate_for_message};
+use crate::safety::classify::DdlKind;
+use crate::state::AppState;
+
+/// Arguments of `pg_schema`. Unknown fields are refused (a typo is reported, not ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaArgs {
+    /// One of [`ACTIONS`].
+    pub action: String,
+    /// list: what to list (one of [`TARGETS`]; `table` by default).
+    pub target: Option<String>,
+    /// list: only this schema; describe: the schema of `name`.
+    pub schema: Option<String>,
+    /// describe: the table, view or function (`name`, `schema.name`, `app."Order"`).
+    pub name: Option<String>,
+    /// list: a LIKE pattern on the object's name.
+    pub pattern: Option<String>,
+    /// list: page size (default 100, at most 1000).
+    pub limit: Option<u64>,
+    /// list: rows to skip.
+    pub offset: Option<u64>,
+    /// list: include pg_catalog, information_schema, pg_toast and coldquery.
+    pub include_system: Option<bool>,
+    /// create/alter/drop: one DDL statement.
+    pub sql: Option<String>,
+    /// A pg_tx handle: run inside that transaction.
+    pub session_id: Option<String>,
+    /// create/alter/drop: run in its own transaction and commit.
+    pub autocommit: Option<bool>,
+    /// create/alter/drop: run and roll back.
+    pub dry_run: Option<bool>,
+}
+
+/// The actions, for the schema and error messages.
+pub const ACTIONS: &[&str] = &["list", "describe", "create", "alter", "drop"];
+
+/// What `list` can list.
+pub const TARGETS: &[&str] = &[
+    "schema",
+    "table",
+    "view",
+    "materialized_view",
+    "function",
+    "sequence",
+    "index",
+    "trigger",
+    "constraint",
+    "extension",
+    "type",
+];
+
+/// Run one `pg_schema` call.
+pub async fn call(state: &AppState, caller: &Caller, args: SchemaArgs) -> Result<Value, ToolError> {
+    match args.action.as_str() {
+        "list" | "describe" => {
+            if args.sql.is_some() {
+                return Err(ToolError::InvalidInput(format!(
+                    "pg_schema {} takes no sql; run SELECTs with pg_query read, DDL with pg_schema \
+                     create/alter/drop",
+                    args.action
+                )));
+            }
+            let limits = limits_for(state, None)?;
+            if args.action == "list" {
+                list(state, caller, &args, &limits).await
+            } else {
+                describe::describe(state, caller, &args, &limits).await
+            }
+        }
+        "create" => ddl::ddl(state, caller, &args, DdlKind::Create).await,
+        "alter" => ddl::ddl(state, caller, &args, DdlKind::Alter).await,
+        "drop" => ddl::ddl(state, caller, &args, DdlKind::Drop).await,
+        other => Err(ToolError::InvalidInput(format!(
+            "unknown action {:?} for pg_schema; use one of: {}",
+            truncate_for_message(other),
+            ACTIONS.join(", ")
+        ))),
+    }
+}
