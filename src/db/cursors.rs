@@ -22,12 +22,12 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{AssertSqlSafe, Column, Connection, Executor, PgConnection, Row, SqlSafeStr, Statement};
 
+use crate::caller::digest;
 use crate::db::executor::{self, Limits, RowMode, RowSet, StatementRef, run_statement};
 use crate::db::roles::Role;
 use crate::db::sessions::cancel_backend;
 use crate::db::values;
 use crate::error::ToolError;
-use crate::http::caller::digest;
 
 /// Cursor connections open at once, over all owners, as a multiple of the per-owner cap: each
 /// holds a PostgreSQL connection, and `max_connections` is shared with the pools.

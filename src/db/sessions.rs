@@ -14,13 +14,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::OwnedMutexGuard;
 
+use crate::caller::digest;
 use crate::db::cursors::Cursors;
 use crate::db::executor::Limits;
 use crate::db::roles::{self, Role};
 use crate::db::spares::{Spares, spare_was_dead};
 use crate::error::{DbError, ToolError};
-use crate::http::caller::digest;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// How long a second call on a busy handle waits for its turn before `session_busy`.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
