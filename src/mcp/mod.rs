@@ -2,6 +2,7 @@
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
 
 pub mod admin;
+pub(crate) mod common;
 pub mod complete;
 pub mod confirm;
 pub(crate) mod cursor;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::ToolError;
 use crate::http::caller::Caller;
-use crate::mcp::query::{limits_for, truncate_for_message};
+use crate::mcp::common::{limits_for, truncate_for_message};
 use crate::mcp::schema::{Catalog, monitor_scope, ms, page, paged, quote_ident};
 use crate::state::AppState;
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::ToolError;
 use crate::http::caller::Caller;
-use crate::mcp::query::limits_for;
+use crate::mcp::common::limits_for;
 use crate::mcp::schema::{self, Catalog, QualifiedName, SchemaArgs, quote_ident, read_scope};
 use crate::mcp::{monitor, schema::ms};
 use crate::state::AppState;
