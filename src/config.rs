@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use sqlx::postgres::PgConnectOptions;
 
 /// Where the database is when nothing is configured: the local PostgreSQL of a developer machine.
@@ -313,8 +313,14 @@ impl Config {
     }
 
     /// A configuration with every default, for tests and embedding; `database_url` set.
+    /// Unlike the command line it reads no `COLDQUERY_*` (or other) environment variable, so a
+    /// developer's shell cannot change what a test runs against.
     pub fn with_database_url(url: &str) -> Config {
-        let mut cli = Cli::parse_from(["coldquery"]);
+        let cmd = Cli::command().mut_args(|a| a.env(None));
+        let matches = cmd
+            .try_get_matches_from(["coldquery"])
+            .expect("the defaults parse");
+        let mut cli = Cli::from_arg_matches(&matches).expect("the defaults are a configuration");
         cli.config.database_url = Some(url.into());
         cli.config
     }
@@ -490,6 +496,33 @@ fn parse_result_bytes(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs itself again as a child process with `COLDQUERY_POOL_SIZE` set (no `set_var` in a
+    /// threaded test binary): the command line takes the variable, `with_database_url` does not.
+    #[test]
+    fn with_database_url_reads_no_environment_variable() {
+        const CHILD: &str = "COLDQUERY_TEST_CONFIG_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            assert_eq!(Cli::parse_from(["coldquery"]).config.pool_size, 3);
+            let c = Config::with_database_url("postgres://u@h/d");
+            assert_eq!(
+                c.pool_size, 10,
+                "the environment reached Config::with_database_url"
+            );
+            return;
+        }
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "config::tests::with_database_url_reads_no_environment_variable",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .env("COLDQUERY_POOL_SIZE", "3")
+            .status()
+            .expect("the test binary runs itself");
+        assert!(status.success(), "the child run failed: {status}");
+    }
 
     #[test]
     fn durations_parse_in_every_documented_form() {

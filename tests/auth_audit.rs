@@ -371,3 +371,38 @@ async fn the_audit_log_never_keeps_a_connection_string_password() {
     c.close().await;
     app.finish().await;
 }
+
+/// Every file of `migrations/` is applied to a fresh database at start-up, in order, and
+/// recorded as successful (the unit test in `db/audit.rs` checks that each is registered).
+#[tokio::test]
+async fn every_migration_file_is_applied_to_a_fresh_database() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .map(|n| {
+            n[..4]
+                .parse()
+                .expect("migration files start with a 4-digit version")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let app = spawn_app().await;
+    let mut applied: Vec<i64> = Vec::new();
+    for _ in 0..100 {
+        applied = sqlx::query_scalar(
+            "SELECT version FROM coldquery._sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&app.db)
+        .await
+        .unwrap_or_default();
+        if applied.len() >= files.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(applied, files, "applied migrations vs files in migrations/");
+    app.finish().await;
+}

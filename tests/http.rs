@@ -249,3 +249,27 @@ async fn oauth_discovery_paths_answer_that_the_server_takes_static_bearer_tokens
     assert_eq!(body["error"], "invalid_request");
     app.finish().await;
 }
+
+/// The harness: a test that panics before `finish` still drops its database (`TestApp`'s
+/// `Drop`), so a red run leaves no `cq_test_*` database behind.
+#[tokio::test]
+async fn a_test_that_panics_leaves_no_database_behind() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let panicked = tokio::spawn(async move {
+        let app = spawn_app().await;
+        tx.send(app.db_name.clone()).unwrap();
+        panic!("deliberate panic with a TestApp alive");
+    })
+    .await;
+    assert!(panicked.is_err(), "the task was meant to panic");
+    let name = rx.await.unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&common::admin_url())
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "{name} was left behind by the panicking test");
+}

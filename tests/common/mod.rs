@@ -41,7 +41,10 @@ pub struct TestApp {
     /// The server's shared state (metrics).
     pub state: AppState,
     stop: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Set by `finish`; a `TestApp` dropped without it (a test that panicked) drops its
+    /// database in `Drop`, so a failing test leaves nothing behind either.
+    finished: bool,
 }
 
 /// Which protocol era a test client speaks.
@@ -83,7 +86,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         db,
         state,
         stop,
-        handle,
+        handle: Some(handle),
+        finished: false,
     }
 }
 
@@ -159,18 +163,43 @@ impl TestApp {
     }
 
     /// Stop the server and drop its database.
-    pub async fn finish(self) {
+    pub async fn finish(mut self) {
         self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
-        self.db.close().await;
-        if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.db_name
-            )))
-            .execute(&mut admin)
-            .await;
+        if let Some(handle) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
         }
+        self.db.close().await;
+        drop_database(&self.db_name).await;
+        self.finished = true;
+    }
+}
+
+async fn drop_database(name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // A panicking test never reaches `finish`. Stop the server and drop its database from a
+        // thread with its own runtime: the test's runtime is unwinding and may be single-threaded.
+        self.stop.cancel();
+        let name = self.db_name.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(drop_database(&name)))
+        });
+        let _ = dropped.join();
     }
 }
 
