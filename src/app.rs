@@ -15,7 +15,7 @@ use crate::db::audit::Audit;
 use crate::db::executor::Limits;
 use crate::db::sessions::Sessions;
 use crate::http;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// A built server, bound to its port, not yet serving.

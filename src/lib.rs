@@ -11,6 +11,7 @@
 //! while rows stream in; [`db::values`] turns PostgreSQL's binary values into JSON.
 
 pub mod app;
+pub mod caller;
 pub mod check;
 pub mod config;
 pub mod db;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod mcp;
 pub mod memory;
+pub mod metrics;
 pub mod safety;
 pub mod state;
 pub mod telemetry;

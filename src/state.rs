@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::db::Pools;
 use crate::db::audit::Audit;
 use crate::db::sessions::Sessions;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Shared state of one running server.
 #[derive(Clone)]

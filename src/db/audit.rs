@@ -13,8 +13,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
+use crate::caller::{Caller, digest};
 use crate::error::ToolError;
-use crate::http::caller::{Caller, digest};
 use crate::safety::classify;
 
 /// Where the audit log stands.

@@ -1,7 +1,7 @@
 //! The executor: runs one classified statement on a connection with server-side limits, binds
-//! JSON parameters, streams rows into JSON while enforcing the row and byte caps, and wraps the
-//! statement in the right transaction (read-only and rolled back, committed, or dry-run).
-//! Timeouts, read-only transactions and caps live here, not in each tool.
+//! JSON parameters, and streams rows into JSON while enforcing the row and byte caps and the
+//! cost ceiling. The transaction a statement runs in (read-only and rolled back, committed,
+//! dry-run, a session's savepoint) and the client deadline are in [`crate::db::run`].
 
 use std::time::{Duration, Instant};
 
@@ -524,11 +524,6 @@ pub async fn simple_owned(conn: &mut PgConnection, sql: String) -> Result<(), sq
     conn.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
         .await
         .map(|_| ())
-}
-
-/// Ping used by `/health`.
-pub async fn ping(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    conn.ping().await
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::Notify;
 
 use crate::error::ToolError;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// A spare older than this is replaced rather than handed out.
 const MAX_AGE: Duration = Duration::from_secs(300);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, read_scope};
-use crate::mcp::query::limits_for;
+use crate::mcp::common::limits_for;
 use crate::mcp::resources::TABLE_TEMPLATE;
 use crate::state::AppState;
 

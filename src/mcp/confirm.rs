@@ -419,7 +419,7 @@ async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'sta
     let sql = || args.get("sql").and_then(Value::as_str);
     match (tool, action) {
         ("pg_query", "write") => {
-            let parsed = crate::mcp::query::parse(sql()?).ok()?;
+            let parsed = crate::mcp::common::parse(sql()?).ok()?;
             let plan = crate::mcp::gate::authorize(state, Action::Write, &parsed, auth)
                 .await
                 .ok()?;
@@ -428,7 +428,7 @@ async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'sta
         ("pg_query", "transaction") => {
             let mut parsed = Vec::new();
             for op in args.get("operations")?.as_array()? {
-                parsed.push(crate::mcp::query::parse(op.get("sql")?.as_str()?).ok()?);
+                parsed.push(crate::mcp::common::parse(op.get("sql")?.as_str()?).ok()?);
             }
             let plan = crate::mcp::gate::authorize_operations(state, &parsed, auth)
                 .await
@@ -441,7 +441,7 @@ async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'sta
                 "alter" => DdlKind::Alter,
                 _ => DdlKind::Drop,
             };
-            let parsed = crate::mcp::query::parse(sql()?).ok()?;
+            let parsed = crate::mcp::common::parse(sql()?).ok()?;
             let plan = crate::mcp::gate::authorize(state, Action::Ddl(kind), &parsed, auth)
                 .await
                 .ok()?;
@@ -518,7 +518,7 @@ async fn preview(
 async fn table_rows(state: &AppState, args: &Value) -> Option<i64> {
     use pg_query::NodeEnum;
     let sql = args.get("sql")?.as_str()?;
-    let parsed = crate::mcp::query::parse(sql).ok()?;
+    let parsed = crate::mcp::common::parse(sql).ok()?;
     let name = match parsed.stmt() {
         NodeEnum::TruncateStmt(t) => match t.relations.first()?.node.as_ref()? {
             NodeEnum::RangeVar(r) => {

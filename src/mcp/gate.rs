@@ -7,7 +7,7 @@ use crate::safety::classify::Parsed;
 use crate::safety::policy::{self, Action, Authority, Denial, Plan};
 use crate::state::AppState;
 
-use super::query::refused;
+use super::common::refused;
 
 /// Authorizes one statement for `action` with the caller's `auth`.
 pub(crate) async fn authorize(

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub(crate) mod catalog;
+pub(crate) mod common;
 pub mod complete;
 pub mod confirm;
 pub(crate) mod cursor;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, monitor_scope};
-use crate::mcp::query::{limits_for, truncate_for_message};
+use crate::mcp::common::{limits_for, truncate_for_message};
 use crate::mcp::support::{ms, page, paged};
 use crate::safety::ident::quote_ident;
 use crate::state::AppState;

@@ -4,18 +4,22 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::db::PooledTx;
+use crate::db::OneShotRead;
 use crate::db::cost::Ceiling;
-use crate::db::executor::simple;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
+use crate::db::run::{self, End, Pooled, bounded};
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
+use crate::mcp::common::{limits_with_ceiling, rowset_json};
 use crate::mcp::gate::{authorize, authorize_operations};
-use crate::mcp::tx::{bounded, is_connection_gone, session_simple, settle_error};
-use crate::safety::classify::{self, ExplainTarget, Parsed, StatementClass};
+use crate::safety::classify::{ExplainTarget, Parsed, StatementClass};
 use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
+
+// Where other tools found these before they moved to `mcp::common` and `db::run`.
+use crate::db::run::{under_savepoint, with_deadline};
+use crate::mcp::common::{parse, truncate_for_message};
 
 /// Arguments of `pg_query`. Unknown fields are refused so that a typo (`autocomit`) is reported
 /// rather than silently ignored.
@@ -105,49 +109,6 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
     }
 }
 
-pub(crate) fn truncate_for_message(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
-/// The limits of ColdQuery's own queries (catalog, monitoring, resources): no cost ceiling,
-/// which prices callers' statements only.
-pub(crate) fn limits_for(state: &AppState, max_rows: Option<u64>) -> Result<Limits, ToolError> {
-    Ok(Limits {
-        ceiling: Ceiling::default(),
-        ..limits_with_ceiling(state, max_rows, None)?
-    })
-}
-
-/// The call's limits, with the server's cost ceiling lowered by the call's `max_cost`.
-pub(crate) fn limits_with_ceiling(
-    state: &AppState,
-    max_rows: Option<u64>,
-    max_cost: Option<f64>,
-) -> Result<Limits, ToolError> {
-    let cap = state.config.max_rows;
-    let rows = match max_rows {
-        Some(0) => {
-            return Err(ToolError::InvalidInput(
-                "max_rows must be at least 1 (omit it for the server default)".into(),
-            ));
-        }
-        Some(n) => n.min(cap),
-        None => cap,
-    };
-    Ok(Limits {
-        max_rows: rows as usize,
-        max_bytes: state.config.max_result_bytes,
-        statement_timeout: state.config.statement_timeout,
-        lock_timeout: state.config.lock_timeout,
-        fresh_statements: false,
-        ceiling: Ceiling::for_call(
-            state.config.max_query_cost,
-            state.config.max_estimated_rows,
-            max_cost,
-        )?,
-    })
-}
-
 fn require_sql(args: &QueryArgs) -> Result<&str, ToolError> {
     match args.sql.as_deref() {
         Some(s) if !s.trim().is_empty() => Ok(s),
@@ -155,28 +116,6 @@ fn require_sql(args: &QueryArgs) -> Result<&str, ToolError> {
             "pg_query {} needs sql: one SQL statement",
             args.action
         ))),
-    }
-}
-
-/// Parse and classify, turning parser errors into `invalid_input` with a position.
-pub(crate) fn parse(sql: &str) -> Result<Parsed, ToolError> {
-    classify::parse_one(sql).map_err(|e| match e {
-        // Several statements is a rule of ours, not a mistake in the SQL.
-        classify::ClassifyError::MultipleStatements { .. } => {
-            ToolError::PolicyDenied(e.to_string())
-        }
-        // Valid SQL, but past what this server can inspect: a limit, not a mistake.
-        classify::ClassifyError::TooDeep => ToolError::LimitExceeded(e.to_string()),
-        _ => ToolError::InvalidInput(e.to_string()),
-    })
-}
-
-pub(crate) fn refused(r: classify::Refusal) -> ToolError {
-    match r.use_instead {
-        Some(other) if !r.reason.contains(other) => {
-            ToolError::PolicyDenied(format!("{} (use {other} instead)", r.reason))
-        }
-        _ => ToolError::PolicyDenied(r.reason),
     }
 }
 
@@ -193,13 +132,13 @@ async fn read(
     let params = &args.params.clone().unwrap_or_default();
     // A caller with a role needs a transaction for its `SET LOCAL ROLE`: it takes the
     // BEGIN READ ONLY … ROLLBACK form below (the role rides in the BEGIN's round trip).
-    if plan.one_statement && state.pools.fast_reads() && caller.role().is_none() {
+    let rows = if plan.one_statement && state.pools.fast_reads() && caller.role().is_none() {
         // One round trip: the connection is read-only and time-bounded from its start-up.
-        let rows = retry_stale(limits, |limits: Limits| async move {
+        run::retry_stale(limits, |limits: Limits| async move {
             let limits = &limits;
             let mut retry = false;
             loop {
-                let mut c = crate::db::OneShotRead::acquire(&state.pools, retry).await?;
+                let mut c = OneShotRead::acquire(&state.pools, retry).await?;
                 let res = with_deadline(
                     limits,
                     run_statement(c.conn(), sql, st, params, limits, RowMode::Read),
@@ -219,47 +158,27 @@ async fn read(
                 }
             }
         })
-        .await?;
-        return Ok(crate::mcp::cursor::continue_pooled(
-            state, caller, sql, st, params, limits, rows,
-        )
-        .await);
-    }
-    let rows = retry_stale(limits, |limits: Limits| async move {
-        let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, caller.role(), true, limits).await?;
-        let res = with_deadline(
-            limits,
-            run_statement(tx.conn(), sql, st, params, limits, RowMode::Read),
-        )
-        .await;
+        .await?
+    } else {
         // Reads are always rolled back: even a statement that slipped past the classifier
         // cannot leave anything behind (and the transaction is READ ONLY besides).
-        tx.abandon().await;
-        res
-    })
-    .await?;
-    // A truncated result continues as a cursor (next_cursor).
-    Ok(crate::mcp::cursor::continue_pooled(state, caller, sql, st, params, limits, rows).await)
-}
-
-/// Run a pooled call, and once more with fresh statements if it failed only because a cached
-/// statement went stale after DDL on that connection (nothing ran, so retrying is safe).
-pub(crate) async fn retry_stale<T, F, Fut>(limits: &Limits, attempt: F) -> Result<T, ToolError>
-where
-    F: Fn(Limits) -> Fut,
-    Fut: std::future::Future<Output = Result<T, ToolError>>,
-{
-    match attempt(*limits).await {
-        Err(e) if crate::db::executor::is_stale_plan(&e) => {
-            attempt(Limits {
-                fresh_statements: true,
-                ..*limits
+        let shape = Pooled {
+            read_only: true,
+            end: End::Discard,
+            close_connection: false,
+        };
+        run::retry_stale(limits, |limits: Limits| async move {
+            let limits = &limits;
+            run::pooled(&state.pools, caller.role(), shape, limits, async |c| {
+                run_statement(c, sql, st, params, limits, RowMode::Read).await
             })
             .await
-        }
-        r => r,
-    }
+        })
+        .await?
+        .0
+    };
+    // A truncated result continues as a cursor (next_cursor).
+    Ok(crate::mcp::cursor::continue_pooled(state, caller, sql, st, params, limits, rows).await)
 }
 
 async fn write(
@@ -274,24 +193,17 @@ async fn write(
     let dry_run = args.dry_run.unwrap_or(false);
     let st = &StatementRef::from(&parsed);
     let params = &args.params.clone().unwrap_or_default();
-    let (rows, committed) = retry_stale(limits, |limits: Limits| async move {
+    let shape = Pooled {
+        read_only: false,
+        end: End::commit_if(plan.commit),
+        close_connection: plan.close_connection,
+    };
+    let (rows, committed) = run::retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, caller.role(), false, limits).await?;
-        if plan.close_connection {
-            tx.close_afterwards();
-        }
-        let res = with_deadline(
-            limits,
-            run_statement(tx.conn(), sql, st, params, limits, RowMode::Write),
-        )
-        .await;
-        match res {
-            Ok(rows) => Ok((rows, tx.finish(plan.commit).await?)),
-            Err(e) => {
-                tx.abandon().await;
-                Err(e)
-            }
-        }
+        run::pooled(&state.pools, caller.role(), shape, limits, async |c| {
+            run_statement(c, sql, st, params, limits, RowMode::Write).await
+        })
+        .await
     })
     .await?;
     let mut out = rowset_json(&rows, limits);
@@ -390,19 +302,25 @@ async fn explain(
     )
     .await?;
     let target = plan.explain.unwrap_or(ExplainTarget::Write);
-    let st = explain_statement(&parsed, analyze);
-    let params = args.params.clone().unwrap_or_default();
+    let st = &explain_statement(&parsed, analyze);
+    let params = &args.params.clone().unwrap_or_default();
     // Without ANALYZE nothing executes; with ANALYZE a write really runs, so it gets a
     // read-write transaction that is always rolled back. Reads stay READ ONLY either way.
-    let mut tx = PooledTx::begin(&state.pools, caller.role(), plan.read_only, limits).await?;
-    let one = explain_limits(limits);
-    let res = with_deadline(
-        limits,
-        run_statement(tx.conn(), sql, &st, &params, &one, RowMode::Verbatim),
-    )
-    .await;
-    tx.abandon().await;
-    let mut out = explain_json(res?, analyze, analyze && target == ExplainTarget::Write)?;
+    let shape = Pooled {
+        read_only: plan.read_only,
+        end: End::Discard,
+        close_connection: false,
+    };
+    // Retried after a stale cached plan like every pooled call (nothing ran the first time).
+    let (rows, _) = run::retry_stale(limits, |limits: Limits| async move {
+        let one = explain_limits(&limits);
+        run::pooled(&state.pools, caller.role(), shape, &limits, async |c| {
+            run_statement(c, sql, st, params, &one, RowMode::Verbatim).await
+        })
+        .await
+    })
+    .await?;
+    let mut out = explain_json(rows, analyze, analyze && target == ExplainTarget::Write)?;
     with_ceiling(&mut out, &limits.ceiling);
     Ok(out)
 }
@@ -554,25 +472,19 @@ async fn transaction(
     let (ops, parsed, plan) = prepare_operations(state, args, false).await?;
     let dry_run = args.dry_run.unwrap_or(false);
     let parsed = &parsed;
-    let (results, committed) = retry_stale(limits, |limits: Limits| async move {
+    let shape = Pooled {
+        read_only: plan.read_only,
+        end: End::commit_if(plan.commit),
+        close_connection: plan.close_connection,
+    };
+    let (results, committed) = run::retry_stale(limits, |limits: Limits| async move {
         let limits = &limits;
-        let mut tx = PooledTx::begin(&state.pools, caller.role(), plan.read_only, limits).await?;
-        if plan.close_connection {
-            tx.close_afterwards();
-        }
-        let res = with_deadline(limits, async {
-            run_operations(tx.conn(), ops, parsed, limits)
+        run::pooled(&state.pools, caller.role(), shape, limits, async |c| {
+            run_operations(c, ops, parsed, limits)
                 .await
                 .map_err(|(i, e)| e.at_operation(i))
         })
-        .await;
-        match res {
-            Ok(results) => Ok((results, tx.finish(plan.commit).await?)),
-            Err(e) => {
-                tx.abandon().await;
-                Err(e)
-            }
-        }
+        .await
     })
     .await?;
     let mut out = json!({ "committed": committed, "results": results });
@@ -580,57 +492,6 @@ async fn transaction(
         out["dry_run"] = json!(true);
     }
     Ok(out)
-}
-
-/// Savepoint our session-scoped work runs under (names starting `coldquery_` are ours).
-const SP: &str = "coldquery_sp";
-
-/// Run `f` on the session's connection under a savepoint. `read_only` turns
-/// `transaction_read_only` on inside it; the savepoint is rolled back afterwards unless `keep`
-/// and `f` succeeded. Earlier work of the session is untouched either way. Bounded by the
-/// client-side deadline.
-pub(crate) async fn under_savepoint<T>(
-    g: &mut SessionGuard,
-    read_only: bool,
-    keep: bool,
-    f: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, ToolError>,
-) -> Result<T, ToolError> {
-    bounded(g, async move |g| {
-        savepoint_scope(g, read_only, keep, f).await
-    })
-    .await
-}
-
-async fn savepoint_scope<T>(
-    g: &mut SessionGuard,
-    read_only: bool,
-    keep: bool,
-    f: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, ToolError>,
-) -> Result<T, ToolError> {
-    let open = if read_only {
-        format!("SAVEPOINT {SP}; SET LOCAL transaction_read_only = on")
-    } else {
-        format!("SAVEPOINT {SP}")
-    };
-    session_simple(g, open).await?;
-    g.start_statement();
-    let res = f(g.conn()).await;
-    if let Err(e) = &res
-        && is_connection_gone(e)
-    {
-        let e = res.err().expect("checked above");
-        return Err(settle_error(g, e));
-    }
-    let close = if res.is_ok() && keep {
-        "RELEASE SAVEPOINT coldquery_sp"
-    } else {
-        "ROLLBACK TO SAVEPOINT coldquery_sp; RELEASE SAVEPOINT coldquery_sp"
-    };
-    if let Err(e) = simple(g.conn(), close).await {
-        return Err(settle_error(g, ToolError::from_sqlx(e, 0)));
-    }
-    g.end_statement(res.is_ok(), None);
-    res
 }
 
 /// pg_query inside a pg_tx session.
@@ -682,16 +543,13 @@ async fn in_session(
                 out["dry_run"] = json!(true);
                 return Ok(out);
             }
-            g.start_statement();
-            match run_statement(g.conn(), sql, &st, &params, limits, RowMode::Write).await {
-                Ok(rows) => {
-                    g.end_statement(true, None);
-                    Ok(rowset_json(&rows, limits))
-                }
-                // PostgreSQL aborted the transaction: it is marked failed, and commit will say
-                // it rolled back.
-                Err(e) => Err(settle_error(g, e)),
-            }
+            // Applied to the session's transaction; a failure there marks it failed (commit
+            // will say it rolled back).
+            let rows = run::in_transaction(g, async |c| {
+                run_statement(c, sql, &st, &params, limits, RowMode::Write).await
+            })
+            .await?;
+            Ok(rowset_json(&rows, limits))
         }
         "explain" => {
             let sql = require_sql(args)?;
@@ -735,77 +593,6 @@ async fn in_session(
             Ok(out)
         }
     }
-}
-
-/// Bound a call by the client-side deadline (the server-side statement_timeout fires first in
-/// normal operation; this catches a database that stopped answering).
-pub(crate) async fn with_deadline<T>(
-    limits: &Limits,
-    fut: impl std::future::Future<Output = Result<T, ToolError>>,
-) -> Result<T, ToolError> {
-    match tokio::time::timeout(limits.client_deadline(), fut).await {
-        Ok(r) => r,
-        Err(_) => Err(ToolError::Timeout(
-            "the database did not answer in time; the connection was closed. Check GET /health and retry"
-                .into(),
-        )),
-    }
-}
-
-/// The contract §3 row result.
-pub fn rowset_json(r: &RowSet, limits: &Limits) -> Value {
-    let mut o = json!({
-        "columns": r.columns,
-        "rows": r.rows,
-        "row_count": r.rows.len(),
-        "truncated": r.truncated.is_some(),
-        "command": r.command,
-        "rows_affected": r.rows_affected,
-        "duration_ms": r.duration_ms,
-    });
-    if let Some(t) = r.truncated {
-        o["truncated_by"] = json!(match t {
-            Truncation::Rows => "max_rows",
-            Truncation::Bytes | Truncation::Value { .. } => "max_result_bytes",
-        });
-    }
-    match r.truncated {
-        Some(Truncation::Rows) => {
-            o["hint"] = json!(format!(
-                "result truncated at {} rows (max_rows); narrow it with WHERE, aggregate it, or \
-                 page with ORDER BY … LIMIT/OFFSET",
-                limits.max_rows
-            ));
-        }
-        Some(Truncation::Bytes) => {
-            o["hint"] = json!(format!(
-                "result truncated at {} bytes (max_result_bytes) after {} rows; select fewer or \
-                 narrower columns (e.g. left(col, 200)), or page with ORDER BY … LIMIT/OFFSET",
-                limits.max_bytes,
-                r.rows.len()
-            ));
-        }
-        Some(Truncation::Value {
-            column,
-            whole_bytes,
-        }) => {
-            let name = r
-                .columns
-                .get(column)
-                .map(|c| truncate_for_message(&c.name))
-                .unwrap_or_default();
-            o["hint"] = json!(format!(
-                "the first row alone is larger than {} bytes (max_result_bytes): the value of \
-                 column {name:?} ({whole_bytes} bytes) was cut to its first part (a json value \
-                 becomes the start of its text), and the result ends there; read the value in \
-                 pieces with substring(col from 1 for 100000) or left(col, n), or select its \
-                 length(col) first",
-                limits.max_bytes
-            ));
-        }
-        None => {}
-    }
-    o
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ToolError;
-use crate::mcp::query::{parse, truncate_for_message};
+use crate::mcp::common::{parse, truncate_for_message};
 use crate::safety::classify::{self, ExplainTarget, StatementClass};
 
 /// The actions of `pg_read`.

@@ -4,11 +4,14 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::db::sessions::{Isolation, SessionGuard};
+use crate::db::run::session_simple;
+use crate::db::sessions::Isolation;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::safety::ident::Ident;
 use crate::state::AppState;
+
+// Where other tools found these before they moved to `db::run`.
 
 /// Arguments of `pg_tx`.
 #[derive(Debug, Default, Deserialize)]
@@ -104,7 +107,7 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                 _ => format!("ROLLBACK TO SAVEPOINT {name}"),
             };
             let mut g = sessions.acquire(&caller.owner, id).await?;
-            bounded(&mut g, async |g| session_simple(g, sql).await).await?;
+            crate::db::run::bounded(&mut g, async |g| session_simple(g, sql).await).await?;
             if args.action == "rollback_to" {
                 // Back to a point before the failure: the transaction is usable again.
                 g.clear_failure();
@@ -123,64 +126,4 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
             ACTIONS.join(", ")
         ))),
     }
-}
-
-/// Whether an error means the session's connection is gone.
-pub fn is_connection_gone(e: &ToolError) -> bool {
-    match e {
-        ToolError::Unavailable(_) => true,
-        ToolError::Database(d) => d
-            .sqlstate
-            .as_deref()
-            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
-        _ => false,
-    }
-}
-
-/// Run `f` on a session within the client-side deadline, the same as pooled calls get: a
-/// session whose server-side timeout was switched off, or a database that stopped answering,
-/// still ends the call in time. Past the deadline the statement is cancelled in PostgreSQL and
-/// the transaction is marked failed.
-pub(crate) async fn bounded<T>(
-    g: &mut SessionGuard,
-    f: impl AsyncFnOnce(&mut SessionGuard) -> Result<T, ToolError>,
-) -> Result<T, ToolError> {
-    let deadline = g.deadline();
-    match tokio::time::timeout(deadline, f(g)).await {
-        Ok(r) => r,
-        Err(_) => Err(g.deadline_passed(deadline)),
-    }
-}
-
-/// Run one of our own statements on a session, keeping its state true: a connection loss drops
-/// the handle; any other error aborts the transaction, so it is marked failed.
-pub async fn session_simple(g: &mut SessionGuard, sql: String) -> Result<(), ToolError> {
-    g.start_statement();
-    let res = crate::db::executor::simple_owned(g.conn(), sql).await;
-    match res {
-        Ok(()) => {
-            g.end_statement(true, None);
-            Ok(())
-        }
-        Err(e) => {
-            let err = ToolError::from_sqlx(e, 0);
-            Err(settle_error(g, err))
-        }
-    }
-}
-
-/// Record a failed statement on the session and return the error to report.
-pub fn settle_error(g: &mut SessionGuard, err: ToolError) -> ToolError {
-    if is_connection_gone(&err) {
-        g.end_statement(false, None);
-        return g.mark_lost(&err.to_string());
-    }
-    // A statement refused by the cost ceiling never ran (EXPLAIN priced it and succeeded):
-    // the transaction is as healthy as before.
-    if matches!(err, ToolError::CostExceeded(_)) {
-        g.end_statement(false, None);
-        return err;
-    }
-    g.end_statement(false, Some(err.to_string()));
-    err
 }

@@ -29,7 +29,7 @@ use crate::db::executor::Limits;
 use crate::db::roles::{self, Role};
 use crate::db::spares::{Spares, spare_was_dead};
 use crate::error::ToolError;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 use slot::describe;
 use tombstones::Tombstone;
 

@@ -8,7 +8,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::tombstones::Tombstone;
 use super::{Sessions, Slot, cancel_backend};
-use crate::http::caller::digest;
+use crate::caller::digest;
 
 impl Sessions {
     /// Close the connection in `conn` after a ROLLBACK; errors are irrelevant by then.

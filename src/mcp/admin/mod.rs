@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, QualifiedName, Relation, resolve_relation};
-use crate::mcp::query::truncate_for_message;
+use crate::mcp::common::truncate_for_message;
 use crate::state::AppState;
 
 /// Arguments of `pg_admin`. Unknown fields are refused.

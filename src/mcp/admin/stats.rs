@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, QualifiedName, read_scope, relkind_name};
-use crate::mcp::query::limits_for;
+use crate::mcp::common::limits_for;
 use crate::mcp::support::{ms, page};
 use crate::state::AppState;
 

@@ -6,12 +6,13 @@ use serde_json::{Value, json};
 
 use super::SchemaArgs;
 use crate::db::executor::{RowMode, StatementRef, run_statement};
+use crate::db::run::settle_error;
+use crate::db::run::{under_savepoint, with_deadline};
 use crate::db::{AutocommitConn, PooledTx};
 use crate::error::ToolError;
 use crate::http::caller::Caller;
-use crate::mcp::query::{limits_for, parse, under_savepoint, with_deadline};
+use crate::mcp::common::{limits_for, parse};
 use crate::mcp::support::ms;
-use crate::mcp::tx::settle_error;
 use crate::safety::classify::{self, DdlKind};
 use crate::state::AppState;
 
@@ -85,7 +86,7 @@ pub(super) async fn ddl(
             .await?;
         } else {
             // Bounded by the client-side deadline, like every session call.
-            crate::mcp::tx::bounded(&mut g, async |g| {
+            crate::db::run::bounded(&mut g, async |g| {
                 g.start_statement();
                 match run_statement(g.conn(), sql, &st, &[], &limits, RowMode::Write).await {
                     Ok(_) => {

@@ -7,7 +7,7 @@ use crate::db::executor::Limits;
 use crate::error::ToolError;
 use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, read_scope, schema_filter};
-use crate::mcp::query::truncate_for_message;
+use crate::mcp::common::truncate_for_message;
 use crate::mcp::support::{ms, page, paged};
 use crate::state::AppState;
 

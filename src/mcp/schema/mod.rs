@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::ToolError;
 use crate::http::caller::Caller;
-use crate::mcp::query::{limits_for, truncate_for_message};
+use crate::mcp::common::{limits_for, truncate_for_message};
 use crate::safety::classify::DdlKind;
 use crate::state::AppState;
 

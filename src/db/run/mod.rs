@@ -1,0 +1,142 @@
+//! Running a statement: the one place that knows the transaction shapes a call runs in, and
+//! what each costs. A tool parses and authorises, picks a shape here, passes a closure that
+//! runs its statements (through [`crate::db::executor`]), and renders the result.
+//!
+//! Every shape owns, for the statements inside it: `BEGIN` and the `SET LOCAL` timeouts (or
+//! the connection's startup options), the client-side deadline ([`with_deadline`], for
+//! sessions [`session::bounded`]), the retry after a stale cached plan ([`retry_stale`],
+//! pooled shapes only: a session's transaction cannot be replayed), savepoints, the
+//! session's statement bookkeeping ([`session::settle_error`]) and how the transaction ends.
+//!
+//! # Round trips per shape
+//!
+//! Counted as the client waits for `ReadyForQuery` (`tests/roundtrips.rs` checks the first four
+//! rows). "stmt" is one cached statement (Bind/Execute/Sync); a first use adds a Parse/Describe
+//! round trip, a cost ceiling adds one EXPLAIN, a text-cast wrapper one more prepare. sqlx's
+//! release ping of a pooled connection runs after the call has its rows and is not counted.
+//!
+//! | Shape | Used by | Round trips |
+//! |---|---|---|
+//! | autocommit on a read-first connection ([`guard::OneShotRead`]) | `pg_query read` of reviewed code, no role | 1: stmt |
+//! | [`pooled`] read-only, [`End::Discard`] ([`guard::PooledTx`]) | other reads, `explain`, catalog reads | 3: `BEGIN READ ONLY; SET LOCAL …; SELECT pg_backend_pid()`, stmt, `ROLLBACK; SELECT pg_advisory_unlock_all()` |
+//! | [`pooled`] read-write, [`End::Commit`] / [`End::Rollback`] | `write`, `transaction`, DDL | 3: `BEGIN READ WRITE; …`, stmt (one per operation), `COMMIT`/`ROLLBACK` with the clean-up of the shared connection |
+//! | `PooledTx::begin_monitor` | `pg_monitor` | 3, as a pooled read, on the monitoring pool |
+//! | [`guard::AutocommitConn`] | `VACUUM`, `… CONCURRENTLY` | 3: `SET …; SELECT pg_backend_pid()`, the statement, `RESET …` |
+//! | [`session::under_savepoint`] | reads, dry runs, `transaction`, cursors in a pg_tx session | 3: `SAVEPOINT` (+ `SET LOCAL transaction_read_only`), stmt, `RELEASE` or `ROLLBACK TO; RELEASE` |
+//! | [`session::in_transaction`] | a write applied to a pg_tx session | 1: stmt |
+//! | [`session::session_simple`] | `pg_tx savepoint`/`release`/`rollback_to` | 1 |
+//! | [`cursor`] `declare` / `fetch_page` | continuation cursors | 1 each (+1 `MOVE` when a page was cut by the byte cap) |
+
+pub mod cursor;
+pub mod guard;
+pub mod session;
+
+use std::future::Future;
+
+use sqlx::PgConnection;
+
+use crate::db::executor::{self, Limits};
+use crate::db::roles::Role;
+use crate::db::{PooledTx, Pools};
+use crate::error::ToolError;
+
+pub(crate) use session::{bounded, in_transaction, session_simple, settle_error, under_savepoint};
+
+/// The error of a call past its client-side deadline on a pooled connection (closed, never
+/// reused).
+pub(crate) fn deadline_error() -> ToolError {
+    ToolError::Timeout(
+        "the database did not answer in time; the connection was closed. Check GET /health and retry"
+            .into(),
+    )
+}
+
+/// Bound a call by the client-side deadline (the server-side statement_timeout fires first in
+/// normal operation; this catches a database that stopped answering).
+pub(crate) async fn with_deadline<T>(
+    limits: &Limits,
+    fut: impl Future<Output = Result<T, ToolError>>,
+) -> Result<T, ToolError> {
+    match tokio::time::timeout(limits.client_deadline(), fut).await {
+        Ok(r) => r,
+        Err(_) => Err(deadline_error()),
+    }
+}
+
+/// Run a pooled call, and once more with fresh statements if it failed only because a cached
+/// statement went stale after DDL on that connection (nothing ran, so retrying is safe).
+pub(crate) async fn retry_stale<T, F, Fut>(limits: &Limits, attempt: F) -> Result<T, ToolError>
+where
+    F: Fn(Limits) -> Fut,
+    Fut: Future<Output = Result<T, ToolError>>,
+{
+    match attempt(*limits).await {
+        Err(e) if executor::is_stale_plan(&e) => {
+            attempt(Limits {
+                fresh_statements: true,
+                ..*limits
+            })
+            .await
+        }
+        r => r,
+    }
+}
+
+/// How a pooled transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// `COMMIT`; the result says whether PostgreSQL committed.
+    Commit,
+    /// `ROLLBACK` (a dry run), a failure of it reported.
+    Rollback,
+    /// `ROLLBACK`, its failure ignored (a read: its rows are the answer, and the drop path
+    /// closes a connection whose rollback failed).
+    Discard,
+}
+
+impl End {
+    /// `Commit` when `commit`, else `Rollback`.
+    pub(crate) fn commit_if(commit: bool) -> End {
+        if commit { End::Commit } else { End::Rollback }
+    }
+}
+
+/// A pooled transaction: what it may do and how it ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pooled {
+    /// `BEGIN READ ONLY` rather than `READ WRITE`.
+    pub read_only: bool,
+    /// How it ends.
+    pub end: End,
+    /// Procedural code ran: close the connection instead of returning it to the pool.
+    pub close_connection: bool,
+}
+
+/// Run `f` in a pooled transaction of shape `shape`, as `role`, within the client deadline.
+/// Returns `f`'s result and whether it committed; a failure of `f` always rolls back. Callers
+/// wrap it in [`retry_stale`] (an async closure called twice would not give the `Send` future
+/// the MCP service needs, so the retry stays outside).
+pub(crate) async fn pooled<T>(
+    pools: &Pools,
+    role: Option<&Role>,
+    shape: Pooled,
+    limits: &Limits,
+    f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, ToolError>,
+) -> Result<(T, bool), ToolError> {
+    let mut tx = PooledTx::begin(pools, role, shape.read_only, limits).await?;
+    if shape.close_connection {
+        tx.close_afterwards();
+    }
+    let res = with_deadline(limits, f(tx.conn())).await;
+    match (res, shape.end) {
+        (Ok(v), End::Discard) => {
+            tx.abandon().await;
+            Ok((v, false))
+        }
+        (Ok(v), end) => Ok((v, tx.finish(end == End::Commit).await?)),
+        (Err(e), _) => {
+            tx.abandon().await;
+            Err(e)
+        }
+    }
+}
