@@ -13,6 +13,7 @@ pub mod progress;
 pub mod prompts;
 pub mod query;
 pub mod read;
+mod render;
 pub mod resources;
 pub mod schema;
 pub(crate) mod support;
@@ -24,11 +25,10 @@ use std::time::Instant;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
@@ -36,6 +36,7 @@ use serde_json::Value;
 use crate::error::ToolError;
 use crate::http::caller::{Caller, digest};
 use crate::state::AppState;
+use render::{failure, success};
 
 /// Short instructions sent at initialize / discover.
 const INSTRUCTIONS: &str = "ColdQuery gives safe access to one PostgreSQL database through \
@@ -246,10 +247,6 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
         .unwrap_or_else(Caller::anonymous)
 }
 
-/// Largest tool result we send: default-configured SDK clients refuse messages over 1 MiB,
-/// and the JSON-RPC envelope and SSE framing need a few bytes of their own.
-pub(crate) const MAX_RESULT_MESSAGE: usize = 1024 * 1024 - 4096;
-
 /// The calling client's own name and version, for the log. A 2026-07-28 request carries it in
 /// its `_meta` (`io.modelcontextprotocol/clientInfo`); rmcp's stand-in peer info for stateless
 /// requests is its own default (`rmcp`), so `_meta` comes first. A session client sent it at
@@ -270,37 +267,6 @@ fn client_of(context: &RequestContext<RoleServer>) -> String {
         ),
         None => "unknown".into(),
     }
-}
-
-/// Render a structured result as a tool result: structuredContent plus one compact text block.
-/// A result that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent
-/// it; this is the last line) becomes a `limit_exceeded` error instead.
-fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
-    // The message holds the value once and its text once more, escaped (at most doubled):
-    // only results that might be too large are measured exactly.
-    let might_exceed = text.len().saturating_mul(3) > MAX_RESULT_MESSAGE;
-    let text_len = text.len();
-    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
-    r.structured_content = Some(value);
-    if might_exceed {
-        let size = crate::db::capped::json_size(&r);
-        if size > MAX_RESULT_MESSAGE {
-            tracing::warn!(size, text_len, "a tool result exceeded the message limit");
-            return failure(&ToolError::LimitExceeded(format!(
-                "the result would take {size} bytes, more than the 1 MiB a message may carry; \
-                 narrow the call (fewer rows or columns, a smaller part of the statement)"
-            )));
-        }
-    }
-    r
-}
-
-/// Render an error as a tool result with `isError: true` (contract §3).
-fn failure(e: &ToolError) -> CallToolResult {
-    let mut r = CallToolResult::error(vec![ContentBlock::text(e.to_text())]);
-    r.structured_content = Some(serde_json::json!({ "error": e.to_json() }));
-    r
 }
 
 impl ServerHandler for ColdQueryServer {
