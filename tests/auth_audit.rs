@@ -191,7 +191,7 @@ async fn writes_failures_and_a_rolled_back_transaction_each_leave_audit_rows() {
     // digest (never the handle itself, contract §8).
     assert_eq!(
         rows[4]["session_id"],
-        coldquery::http::caller::digest(&id).as_str()
+        coldquery::caller::digest(&id).as_str()
     );
     assert!(!serde_json::to_string(&rows).unwrap().contains(&id));
     assert_eq!(rows[4]["statement"], "INSERT INTO t VALUES (3)");

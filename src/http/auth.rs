@@ -10,9 +10,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::caller::{CallerRole, Principal};
 use crate::config::Config;
 use crate::db::roles::Role;
-use crate::http::caller::{CallerRole, Principal};
 use crate::state::AppState;
 
 /// The configured credentials, and the role each caller runs as.

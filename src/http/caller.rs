@@ -21,9 +21,7 @@ use rmcp::transport::streamable_http_server::session::SessionManager;
 
 use crate::db::sessions::Sessions;
 
-/// The caller types moved to [`crate::caller`] (the database layer uses them too); these
-/// paths stay so the tools keep compiling.
-pub use crate::caller::{Caller, CallerRole, Principal, digest};
+use crate::caller::{Caller, CallerRole, Principal};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::db::health_check;
-use crate::http::metrics::Gauges;
+use crate::metrics::Gauges;
 use crate::state::AppState;
 
 /// How long `/health` waits for the database: a probe must answer quickly either way.

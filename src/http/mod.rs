@@ -5,7 +5,6 @@ pub mod auth;
 pub mod caller;
 pub mod health;
 pub mod mcp_sessions;
-pub mod metrics;
 pub mod serve;
 
 use std::time::Duration;

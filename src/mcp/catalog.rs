@@ -4,11 +4,11 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::caller::Caller;
 use crate::db::PooledTx;
 use crate::db::executor::{Limits, RowMode, StatementRef, run_statement};
 use crate::db::run::{under_savepoint, with_deadline};
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::safety::ident::quote_ident;
 use crate::state::AppState;
 

@@ -6,8 +6,8 @@
 use rmcp::model::{CompleteRequestParams, CompletionInfo, Reference};
 use serde_json::Value;
 
+use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, read_scope};
 use crate::mcp::common::limits_for;
 use crate::mcp::resources::TABLE_TEMPLATE;

@@ -4,13 +4,13 @@
 
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::db::cursors::{self, Cursors, Home};
 use crate::db::executor::{Limits, RowSet, StatementRef, simple_owned};
 use crate::db::run::cursor::{declare, fetch_page};
 use crate::db::run::under_savepoint;
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::common::{limits_for, rowset_json};
 use crate::mcp::query::QueryArgs;
 use crate::state::AppState;

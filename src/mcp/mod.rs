@@ -33,8 +33,8 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
 
+use crate::caller::{Caller, digest};
 use crate::error::ToolError;
-use crate::http::caller::{Caller, digest};
 use crate::state::AppState;
 use render::{failure, success};
 

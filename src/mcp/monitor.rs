@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, monitor_scope};
 use crate::mcp::common::{limits_for, truncate_for_message};
 use crate::mcp::support::{ms, page, paged};

@@ -4,13 +4,13 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::caller::Caller;
 use crate::db::OneShotRead;
 use crate::db::cost::Ceiling;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::db::run::{self, End, Pooled, bounded};
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::common::{limits_with_ceiling, rowset_json};
 use crate::mcp::gate::{authorize, authorize_operations};
 use crate::safety::classify::{ExplainTarget, Parsed, StatementClass};

@@ -7,8 +7,8 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, QualifiedName, read_scope};
 use crate::mcp::common::limits_for;
 use crate::mcp::monitor;

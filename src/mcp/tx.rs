@@ -4,10 +4,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::db::run::session_simple;
 use crate::db::sessions::Isolation;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::safety::ident::Ident;
 use crate::state::AppState;
 

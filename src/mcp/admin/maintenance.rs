@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::db::AutocommitConn;
 use crate::db::run::under_savepoint;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, QualifiedName, Relation, read_scope, relkind_name};
 use crate::mcp::common::limits_for;
 use crate::mcp::support::ms;

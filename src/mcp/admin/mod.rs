@@ -10,8 +10,8 @@ mod stats;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, QualifiedName, Relation, resolve_relation};
 use crate::mcp::common::truncate_for_message;
 use crate::state::AppState;

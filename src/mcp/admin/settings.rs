@@ -4,10 +4,10 @@
 
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::db::executor::Limits;
 use crate::db::run::under_savepoint;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, read_scope};
 use crate::mcp::common::limits_for;
 use crate::mcp::support::{ms, page, paged};

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, QualifiedName, read_scope, relkind_name};
 use crate::mcp::common::limits_for;
 use crate::mcp::support::{ms, page};

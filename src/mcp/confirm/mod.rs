@@ -24,9 +24,9 @@ use rmcp::model::{
 use rmcp::service::{ElicitationMode, Peer, RoleServer};
 use serde_json::Value;
 
+use crate::caller::Caller;
 use crate::config::ConfirmMode;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::safety::classify::DdlKind;
 use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::http::caller::Caller;
+use crate::caller::Caller;
 
 pub(super) type HmacSha256 = Hmac<Sha256>;
 

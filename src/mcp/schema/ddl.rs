@@ -5,12 +5,12 @@
 use serde_json::{Value, json};
 
 use super::SchemaArgs;
+use crate::caller::Caller;
 use crate::db::executor::{RowMode, StatementRef, run_statement};
 use crate::db::run::settle_error;
 use crate::db::run::{under_savepoint, with_deadline};
 use crate::db::{AutocommitConn, PooledTx};
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::common::{limits_for, parse};
 use crate::mcp::support::ms;
 use crate::safety::classify::{self, DdlKind};

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::SchemaArgs;
+use crate::caller::Caller;
 use crate::db::executor::Limits;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{
     Catalog, QualifiedName, Relation, read_scope, relkind_name, resolve_relation,
 };

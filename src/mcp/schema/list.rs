@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use super::{SchemaArgs, TARGETS};
+use crate::caller::Caller;
 use crate::db::executor::Limits;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::catalog::{Catalog, read_scope, schema_filter};
 use crate::mcp::common::truncate_for_message;
 use crate::mcp::support::{ms, page, paged};

@@ -13,8 +13,8 @@ pub(crate) use list::list;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::http::caller::Caller;
 use crate::mcp::common::{limits_for, truncate_for_message};
 use crate::safety::classify::DdlKind;
 use crate::state::AppState;
