@@ -20,6 +20,7 @@ pub mod http;
 pub mod mcp;
 pub mod memory;
 pub mod metrics;
+pub(crate) mod periodic;
 pub mod safety;
 pub mod state;
 pub mod telemetry;

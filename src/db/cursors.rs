@@ -564,17 +564,16 @@ impl Cursors {
         stop: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        let every = (self.inner.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => { me.reap_once().await; }
+        crate::periodic::spawn_every(
+            crate::periodic::reap_interval(self.inner.ttl),
+            stop,
+            move || {
+                let me = me.clone();
+                async move {
+                    me.reap_once().await;
                 }
-            }
-        })
+            },
+        )
     }
 }
 

@@ -155,18 +155,15 @@ impl Sessions {
         let _cursor_reaper = self.inner.cursors.spawn_reaper(stop.clone());
         let _refill = self.inner.spares.spawn_refill(stop.clone());
         let me = self.clone();
-        // Check often enough that a handle never outlives its TTL by more than a quarter of it
-        // (and at most 15 s), without spinning for tiny test TTLs.
-        let every = (self.inner.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => { me.reap_once().await; }
+        crate::periodic::spawn_every(
+            crate::periodic::reap_interval(self.inner.ttl),
+            stop,
+            move || {
+                let me = me.clone();
+                async move {
+                    me.reap_once().await;
                 }
-            }
-        })
+            },
+        )
     }
 }
