@@ -58,7 +58,8 @@ impl App {
         )
         .with_max_per_owner(config.sessions_per_caller())
         .with_cursors(cursors)
-        .with_spares(config.spare_connections as usize);
+        // A connection that may have run procedural code is closed, never reused (contract).
+        .with_spares(config.spare_connections as usize, !config.allow_procedural);
         let auth = crate::http::auth::AuthConfig::from_config(&config)
             .map_err(anyhow::Error::msg)
             .context("reading the bearer tokens")?;

@@ -72,7 +72,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     (
         "coldquery_spare_connections_total",
         "counter",
-        "Spare connection events: opened, used (a begin took one), missed (none was ready), recycled (too old), failed (could not open).",
+        "Spare connection events: opened, used (a begin took one), missed (none was ready), recycled (too old), failed (could not open), returned (a finished session's connection reset for reuse), discarded (a finished session's connection closed instead: set full, reset failed, or idle extra).",
     ),
 ];
 

@@ -503,6 +503,10 @@ async fn a_cancelled_pg_sleep_is_cancelled_in_postgres_and_the_next_call_works()
         } else {
             None
         };
+        let pid = match &id {
+            Some(id) => Some(session_pid(&c, id).await),
+            None => None,
+        };
         let mut args = json!({"action": "read", "sql": "SELECT pg_sleep(30)"});
         if let Some(id) = &id {
             args["session_id"] = json!(id);
@@ -530,6 +534,21 @@ async fn a_cancelled_pg_sleep_is_cancelled_in_postgres_and_the_next_call_works()
             assert_eq!(l["sessions"][0]["state"], "failed", "{l}");
             c.ok("pg_tx", json!({"action": "rollback", "session_id": id}))
                 .await;
+            // A backend that was sent a cancel request is closed, never handed to the next
+            // session: the request could still land there.
+            let pid = pid.expect("read above");
+            wait_until(
+                "the cancelled session's backend closed",
+                Duration::from_secs(5),
+                async || {
+                    app.scalar_i64(&format!(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+                    ))
+                    .await
+                        == 0
+                },
+            )
+            .await;
         }
         c.close().await;
     }
@@ -659,6 +678,146 @@ async fn no_spares_when_switched_off() {
     assert_eq!(spare_backends(&app).await, 0);
     assert_eq!(
         metric(&app, "coldquery_spare_connections_total{event=\"used\"}").await,
+        0
+    );
+    c.close().await;
+    app.finish().await;
+}
+
+/// A read inside a session.
+async fn session_read(c: &McpClient, id: &str, sql: &str) -> Value {
+    c.ok(
+        "pg_query",
+        json!({"action": "read", "sql": sql, "session_id": id}),
+    )
+    .await
+}
+
+async fn session_pid(c: &McpClient, id: &str) -> i64 {
+    session_read(c, id, "SELECT pg_backend_pid()").await["rows"][0][0]
+        .as_i64()
+        .expect("a pid")
+}
+
+#[tokio::test]
+async fn a_cleanly_ended_session_gives_its_connection_back_reset_to_a_new_connection() {
+    let app = spawn_app_with(|c| c.spare_connections = 1).await;
+    app.exec("CREATE TABLE t (v int)").await;
+    app.exec("INSERT INTO t VALUES (1)").await;
+    let c = app.client(Era::Session).await;
+    wait_until("one spare", Duration::from_secs(10), async || {
+        spare_backends(&app).await == 1
+    })
+    .await;
+
+    // Session A leaves state that would outlive its transaction on a plain connection: a
+    // temporary table, and a cached statement for `SELECT * FROM t`.
+    let a = begin(&c).await;
+    let pid = session_pid(&c, &a).await;
+    c.ok(
+        "pg_schema",
+        json!({"action": "create", "sql": "CREATE TEMP TABLE scratch (v int)", "session_id": a}),
+    )
+    .await;
+    write(&c, &a, "INSERT INTO scratch VALUES (7)").await;
+    assert_eq!(
+        session_read(&c, &a, "SELECT * FROM t").await["rows"],
+        json!([[1]])
+    );
+    c.ok("pg_tx", json!({"action": "commit", "session_id": a}))
+        .await;
+    wait_until(
+        "the connection given back",
+        Duration::from_secs(10),
+        async || {
+            metric(
+                &app,
+                "coldquery_spare_connections_total{event=\"returned\"}",
+            )
+            .await
+                >= 1
+        },
+    )
+    .await;
+    // Given back as a spare, under the spare's name, holding no advisory lock or temp schema.
+    assert_eq!(
+        app.scalar_i64(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} \
+             AND application_name = 'coldquery-spare' AND state = 'idle'"
+        ))
+        .await,
+        1
+    );
+    // The table changes shape meanwhile: a statement cached by A would now fail with
+    // "cached plan must not change result type" inside B's transaction.
+    app.exec("ALTER TABLE t ADD COLUMN w int DEFAULT 2").await;
+
+    // Session B gets the same backend (the most recently given back comes first), reset.
+    let b = begin(&c).await;
+    assert_eq!(session_pid(&c, &b).await, pid, "the connection was reused");
+    assert_eq!(session_backends(&app).await, 1);
+    assert_eq!(
+        session_read(&c, &b, "SELECT to_regclass('pg_temp.scratch') IS NULL").await["rows"],
+        json!([[true]]),
+        "A's temporary table is gone"
+    );
+    assert_eq!(
+        session_read(&c, &b, "SELECT * FROM t").await["rows"],
+        json!([[1, 2]])
+    );
+    assert_eq!(
+        session_read(&c, &b, "SELECT current_user = session_user").await["rows"],
+        json!([[true]])
+    );
+    c.ok("pg_tx", json!({"action": "rollback", "session_id": b}))
+        .await;
+    // A quiet server keeps only the spares it wants: the extra one is closed after a second.
+    wait_until("back to one spare", Duration::from_secs(10), async || {
+        spare_backends(&app).await == 1 && session_backends(&app).await == 0
+    })
+    .await;
+    c.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn with_procedural_code_allowed_a_session_connection_is_never_reused() {
+    let app = spawn_app_with(|c| {
+        c.spare_connections = 1;
+        c.allow_procedural = true;
+    })
+    .await;
+    let c = app.client(Era::Session).await;
+    wait_until("one spare", Duration::from_secs(10), async || {
+        spare_backends(&app).await == 1
+    })
+    .await;
+    let a = begin(&c).await;
+    let first = session_pid(&c, &a).await;
+    c.ok("pg_tx", json!({"action": "commit", "session_id": a}))
+        .await;
+    wait_until("the spare replaced", Duration::from_secs(10), async || {
+        spare_backends(&app).await == 1
+    })
+    .await;
+    let b = begin(&c).await;
+    assert_ne!(session_pid(&c, &b).await, first);
+    c.ok("pg_tx", json!({"action": "rollback", "session_id": b}))
+        .await;
+    assert_eq!(
+        app.scalar_i64(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = {first}"
+        ))
+        .await,
+        0,
+        "the first session's backend was closed"
+    );
+    assert_eq!(
+        metric(
+            &app,
+            "coldquery_spare_connections_total{event=\"returned\"}"
+        )
+        .await,
         0
     );
     c.close().await;

@@ -82,6 +82,7 @@ impl SessionGuard {
                 deadline.as_secs()
             ));
             self.slot.needs_drain.store(true, Ordering::SeqCst);
+            self.slot.reusable.store(false, Ordering::SeqCst);
             let pool = self.sessions.inner.cancel_pool.clone();
             let pid = self.slot.pid;
             tokio::spawn(async move { cancel_backend(&pool, pid).await });
@@ -124,7 +125,8 @@ impl SessionGuard {
         ))
     }
 
-    /// End the session: COMMIT (or ROLLBACK), close the connection, forget the handle.
+    /// End the session: COMMIT (or ROLLBACK), forget the handle, and close the connection or,
+    /// when the session ended cleanly, give it back to the spares to be reset and reused.
     /// Returns whether PostgreSQL committed.
     pub(crate) async fn finish(mut self, commit: bool) -> Result<bool, ToolError> {
         let failed = self.failure();
@@ -174,7 +176,18 @@ impl SessionGuard {
                 )));
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+        // Answered and never cancelled: the connection is in step, and the spares reset it
+        // after this reply (off the caller's path) for the next begin. Anything else closes.
+        let reuse = res.is_ok()
+            && self.slot.reusable.load(Ordering::SeqCst)
+            && !self.slot.needs_drain.load(Ordering::SeqCst);
+        if reuse {
+            let spares = self.sessions.inner.spares.clone();
+            let opened = self.slot.conn_opened;
+            tokio::spawn(async move { spares.give_back(conn, opened).await });
+        } else {
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+        }
         let metrics = &self.sessions.inner.metrics;
         match (res, commit, failed) {
             (Ok(_), true, None) => {
@@ -232,6 +245,7 @@ impl Drop for SessionGuard {
             *self.slot.failed.lock().expect("failed lock") =
                 Some("a call was cancelled while its statement ran".into());
             self.slot.needs_drain.store(true, Ordering::SeqCst);
+            self.slot.reusable.store(false, Ordering::SeqCst);
             let pool = self.sessions.inner.cancel_pool.clone();
             let pid = self.slot.pid;
             tokio::spawn(async move { cancel_backend(&pool, pid).await });

@@ -51,8 +51,11 @@ struct Inner {
     /// Continuation cursors: closed with their MCP session, their pg_tx session and at
     /// shutdown, by the same hooks as sessions.
     cursors: Cursors,
-    /// Connections opened ahead for begin.
+    /// Connections opened ahead for begin, and given back by sessions that ended cleanly.
     spares: Spares,
+    /// Whether a cleanly ended session's connection may be reset and reused (not when
+    /// procedural code may run: the contract closes a connection that ran it).
+    reuse: bool,
 }
 
 /// The session manager; cheap to clone.
@@ -106,7 +109,8 @@ impl Sessions {
                 map: Mutex::new(HashMap::new()),
                 tombstones: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
-                spares: Spares::new(options.clone(), 0, metrics.clone()),
+                spares: Spares::new(options.clone(), 0, 0, metrics.clone()),
+                reuse: true,
                 max,
                 max_per_owner: (max / 2).max(1),
                 ttl,
@@ -142,11 +146,14 @@ impl Sessions {
         self
     }
 
-    /// Keep `n` connections opened ahead for begin (see [`crate::db::spares`]); 0: none.
-    pub(crate) fn with_spares(mut self, n: usize) -> Sessions {
+    /// Keep `n` connections opened ahead for begin (see [`crate::db::spares`]); 0: none, and
+    /// no connection is reused either. `reuse`: a session that ended cleanly gives its
+    /// connection back, reset, instead of closing it.
+    pub(crate) fn with_spares(mut self, n: usize, reuse: bool) -> Sessions {
         let inner = Arc::get_mut(&mut self.inner)
             .expect("spares are set before the session manager is shared");
-        inner.spares = Spares::new(inner.options.clone(), n, inner.metrics.clone());
+        inner.spares = Spares::new(inner.options.clone(), n, inner.max, inner.metrics.clone());
+        inner.reuse = reuse;
         self
     }
 
@@ -283,18 +290,20 @@ impl Sessions {
             self.inner.limits.set_local_sql(),
             roles::set_local_sql(role)
         );
-        let (conn, pid) = match self.inner.spares.take() {
+        let ((conn, pid), conn_opened) = match self.inner.spares.take() {
             // A spare is renamed in the same round trip as its BEGIN.
             Some(spare) => {
                 let sql = format!("SET application_name = 'coldquery-session'; {begin}");
-                match self.begin_on(spare, sql).await {
-                    Ok(begun) => begun,
+                match self.begin_on(spare.conn, sql).await {
+                    Ok(begun) => (begun, spare.opened),
                     // It died while it waited (a restart, a proxy): nothing ran; connect.
-                    Err(e) if spare_was_dead(&e) => self.begin_fresh(begin).await?,
+                    Err(e) if spare_was_dead(&e) => {
+                        (self.begin_fresh(begin).await?, Instant::now())
+                    }
                     Err(e) => return Err(e),
                 }
             }
-            None => self.begin_fresh(begin).await?,
+            None => (self.begin_fresh(begin).await?, Instant::now()),
         };
 
         Ok(Arc::new(Slot {
@@ -311,6 +320,8 @@ impl Sessions {
             statements: AtomicU64::new(0),
             worked: Mutex::new(false),
             needs_drain: std::sync::atomic::AtomicBool::new(false),
+            conn_opened,
+            reusable: std::sync::atomic::AtomicBool::new(self.inner.reuse),
         }))
     }
 

@@ -75,6 +75,11 @@ pub struct Slot {
     /// A call was abandoned mid-statement: the connection still owes us that statement's
     /// outcome, which must be read and discarded before the next use.
     pub(super) needs_drain: AtomicBool,
+    /// When the dedicated connection was opened (a reused one is retired by age).
+    pub(super) conn_opened: Instant,
+    /// Cleared once a cancel request was sent to this backend: such a connection is closed at
+    /// the end, never reused, since the request may still land after it was handed on.
+    pub(super) reusable: AtomicBool,
 }
 
 impl Slot {
