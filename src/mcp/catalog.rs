@@ -9,7 +9,7 @@ use crate::caller::Caller;
 use crate::db::executor::{Limits, RowMode, StatementRef, run_statement};
 use crate::db::run;
 use crate::error::ToolError;
-use crate::safety::ident::quote_ident;
+use crate::safety::ident::{MAX_IDENT_BYTES, is_plain_word, quote_ident};
 use crate::state::AppState;
 
 /// Rows any one catalog query may return (a table has at most 1600 columns).
@@ -18,9 +18,6 @@ const CATALOG_ROWS: usize = 2000;
 // ---------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------
-
-/// PostgreSQL truncates identifiers at 63 bytes; longer ones would silently alias each other.
-const MAX_IDENT_BYTES: usize = 63;
 
 /// One part of a qualified name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +94,8 @@ impl QualifiedName {
                         text.push(c);
                         chars.next();
                     }
-                    let ok_first = text
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_alphabetic() || c == '_');
-                    let ok_rest = text
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-                    if !ok_first || !ok_rest {
+                    // The length has a message of its own, below.
+                    if !is_plain_word(&text, &[]) {
                         return Err(bad("it is not a plain identifier"));
                     }
                     Part {
