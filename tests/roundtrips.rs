@@ -110,6 +110,20 @@ async fn a_pooled_point_read_is_one_round_trip_and_the_other_forms_say_what_they
         }
         let per_call = (trips.settled().await - before) as f64 / 10.0;
         assert_eq!(per_call, 4.0, "{era:?}: a committed write");
+
+        // A catalog read (pg_schema list) is a pooled read: BEGIN READ ONLY (+ timeouts, pid),
+        // its one catalog query, ROLLBACK (+ the release ping).
+        let list = json!({"action": "list", "target": "table"});
+        for _ in 0..10 {
+            c.ok("pg_schema", list.clone()).await;
+        }
+        let before = trips.settled().await;
+        for _ in 1..=10 {
+            let r = c.ok("pg_schema", list.clone()).await;
+            assert!(r.to_string().contains("\"items\""), "{r}");
+        }
+        let per_call = (trips.settled().await - before) as f64 / 10.0;
+        assert_eq!(per_call, 4.0, "{era:?}: a catalog read");
         c.close().await;
     }
     // The one-round-trip read ran on a read-only connection: a write slipped into a read
