@@ -14,8 +14,8 @@
 //! Counted as the client waits for `ReadyForQuery` (`tests/roundtrips.rs` checks the first four
 //! rows, and a catalog read for the second). "stmt" is one cached statement
 //! (Bind/Execute/Sync); a first use adds a Parse/Describe round trip, a cost ceiling adds one
-//! EXPLAIN, a text-cast wrapper one more prepare. sqlx's
-//! release ping of a pooled connection runs after the call has its rows and is not counted.
+//! EXPLAIN, a text-cast wrapper one more prepare. sqlx's release ping of a pooled connection
+//! runs after the call has its rows and is not counted.
 //!
 //! | Shape | Used by | Round trips |
 //! |---|---|---|
