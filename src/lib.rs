@@ -7,7 +7,7 @@
 //! service, which builds one [`mcp::ColdQueryServer`] per session or per stateless request),
 //! `/health` and `/metrics`. A tool call is parsed and classified by [`safety::classify`] with
 //! the real PostgreSQL parser, then run by [`db::executor`] inside the transaction shape its
-//! action calls for ([`db::PooledTx`]), with server-side timeouts and row/byte caps enforced
+//! action calls for ([`db::run`]), with server-side timeouts and row/byte caps enforced
 //! while rows stream in; [`db::values`] turns PostgreSQL's binary values into JSON.
 
 pub mod app;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Era, McpClient, TestApp, spawn_app, spawn_app_with};
+use common::{Era, McpClient, TestApp, spawn_app, spawn_app_with, wait_until};
 use rmcp::ClientServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::{RoleClient, RunningService};
@@ -168,25 +168,6 @@ async fn call(c: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> Ca
         .unwrap()
 }
 
-async fn begin(c: &McpClient) -> String {
-    c.ok("pg_tx", json!({"action": "begin"})).await["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn session_backends(app: &TestApp) -> i64 {
-    app.backends_named("coldquery-session").await
-}
-
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_stolen_mcp_session_id_gives_another_principal_nothing_and_ends_nothing() {
     let app = spawn_app_with(tokens).await;
@@ -255,7 +236,7 @@ async fn a_stolen_mcp_session_id_gives_another_principal_nothing_and_ends_nothin
     let l = alice.ok("pg_tx", json!({"action": "list"})).await;
     assert_eq!(l["sessions"][0]["id"], id.as_str(), "{l}");
     assert_eq!(l["sessions"][0]["state"], "in_transaction");
-    assert_eq!(session_backends(&app).await, 1);
+    assert_eq!(app.session_backends().await, 1);
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
     alice
         .ok("pg_tx", json!({"action": "commit", "session_id": id}))
@@ -344,8 +325,8 @@ async fn deleting_an_mcp_session_ends_the_handles_it_began_and_no_others() {
     let in_session = McpClient::connect_with_token(&app.mcp_url(), Era::Session, Some(ALICE)).await;
     let stateless =
         McpClient::connect_with_token(&app.mcp_url(), Era::Stateless, Some(ALICE)).await;
-    let first = begin(&in_session).await;
-    let second = begin(&stateless).await;
+    let first = in_session.begin().await;
+    let second = stateless.begin().await;
     for (c, id, n) in [(&in_session, &first, 1), (&stateless, &second, 2)] {
         c.ok(
             "pg_query",
@@ -353,12 +334,12 @@ async fn deleting_an_mcp_session_ends_the_handles_it_began_and_no_others() {
         )
         .await;
     }
-    assert_eq!(session_backends(&app).await, 2);
+    assert_eq!(app.session_backends().await, 2);
     in_session.close().await; // HTTP DELETE
     wait_until(
         "the deleted MCP session's transaction is closed",
         Duration::from_secs(5),
-        async || session_backends(&app).await == 1,
+        async || app.session_backends().await == 1,
     )
     .await;
     let e = stateless
@@ -394,7 +375,7 @@ async fn one_leaky_caller_cannot_block_another_callers_begin() {
     let alice = McpClient::connect_with_token(&app.mcp_url(), Era::Stateless, Some(ALICE)).await;
     let bob = McpClient::connect_with_token(&app.mcp_url(), Era::Stateless, Some(BOB)).await;
     let carol = McpClient::connect_with_token(&app.mcp_url(), Era::Session, Some(CAROL)).await;
-    let leaked = [begin(&alice).await, begin(&alice).await];
+    let leaked = [alice.begin().await, alice.begin().await];
     let started = Instant::now();
     let e = alice
         .err("pg_tx", json!({"action": "begin"}), "limit_exceeded")
@@ -420,8 +401,8 @@ async fn one_leaky_caller_cannot_block_another_callers_begin() {
     );
 
     // The others still begin.
-    let b = [begin(&bob).await, begin(&bob).await];
-    let c = begin(&carol).await;
+    let b = [bob.begin().await, bob.begin().await];
+    let c = carol.begin().await;
     // Now the server is full: the message says so, and whose they are.
     let e = carol
         .err("pg_tx", json!({"action": "begin"}), "limit_exceeded")
@@ -431,7 +412,7 @@ async fn one_leaky_caller_cannot_block_another_callers_begin() {
         m.contains("all 5 sessions are in use") && m.contains("1 of them yours, 4 other"),
         "{m}"
     );
-    assert_eq!(session_backends(&app).await, 5);
+    assert_eq!(app.session_backends().await, 5);
     for (client, id) in [
         (&alice, &leaked[0]),
         (&alice, &leaked[1]),
@@ -513,7 +494,7 @@ async fn a_session_read_of_pg_sleep_past_the_timeout_ends_with_timeout_even_afte
     let app = spawn_app_with(|c| c.statement_timeout = Duration::from_secs(1)).await;
     app.exec("CREATE TABLE t (id int)").await;
     let c = app.client(Era::Session).await;
-    let id = begin(&c).await;
+    let id = c.begin().await;
     c.ok(
         "pg_query",
         json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "session_id": id}),
@@ -650,7 +631,7 @@ async fn a_session_call_to_a_database_that_stopped_answering_ends_at_the_client_
     .await;
     app.exec("CREATE TABLE t (id int)").await;
     let c = app.client(Era::Session).await;
-    let id = begin(&c).await;
+    let id = c.begin().await;
     c.ok(
         "pg_query",
         json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "session_id": id}),

@@ -15,10 +15,10 @@ mod common;
 use std::time::Duration;
 
 use coldquery::config::Config;
-use common::{ERAS, Era, McpClient, TestApp, admin_url, spawn_app_with};
+use common::cluster::{RoleGuard, admin};
+use common::{ERAS, Era, McpClient, TestApp, admin_url, rand_u64, spawn_app_with};
 use rmcp::model::{ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 
 const ALICE_TOKEN: &str = "alice-token-0123456789abcdef";
 const BOB_TOKEN: &str = "bob-token-0123456789abcdef";
@@ -27,19 +27,24 @@ const PLAIN_TOKEN: &str = "plain-token-0123456789abcdef";
 /// The login role of the tests (the admin URL's user).
 const LOGIN: &str = "postgres";
 
-/// One test's roles. Dropping the guard drops the test database (if any) and the roles.
+/// One test's roles. Dropping it drops the test database (if any) and the roles.
 struct Roles {
     suffix: String,
-    db_name: Option<String>,
+    guard: RoleGuard,
 }
 
 impl Roles {
     /// Create `alice`, `bob` (both granted to the login role) and `owner`, all NOLOGIN.
     async fn create() -> Roles {
-        let roles = Roles {
-            suffix: format!("{:012x}", rand_u64() & 0xffff_ffff_ffff),
-            db_name: None,
-        };
+        let suffix = format!("{:012x}", rand_u64() & 0xffff_ffff_ffff);
+        // Every name a test of this file may create, so the guard drops them all.
+        let guard = RoleGuard::new(
+            ["alice", "bob", "owner", "login", "bypass"]
+                .iter()
+                .map(|w| role_name(w, &suffix))
+                .collect(),
+        );
+        let roles = Roles { suffix, guard };
         roles
             .admin(&format!(
                 "CREATE ROLE {a} NOLOGIN; CREATE ROLE {b} NOLOGIN; CREATE ROLE {o} NOLOGIN; \
@@ -53,7 +58,7 @@ impl Roles {
     }
 
     fn name(&self, who: &str) -> String {
-        format!("roles_t_{who}_{}", self.suffix)
+        role_name(who, &self.suffix)
     }
 
     fn alice(&self) -> String {
@@ -66,12 +71,7 @@ impl Roles {
 
     /// Run SQL on the cluster as the admin.
     async fn admin(&self, sql: &str) {
-        let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("admin SQL failed: {e}\n{sql}"));
-        let _ = admin.close().await;
+        admin(sql).await;
     }
 
     /// The token list: alice and bob with their roles, plain without one.
@@ -84,52 +84,8 @@ impl Roles {
     }
 }
 
-impl Drop for Roles {
-    fn drop(&mut self) {
-        let names: Vec<String> = ["alice", "bob", "owner", "login", "bypass"]
-            .iter()
-            .map(|w| self.name(w))
-            .collect();
-        let db = self.db_name.take();
-        // Drop runs outside async: a thread of its own with its own runtime does the clean-up.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let Ok(mut admin) = PgConnection::connect(&admin_url()).await else {
-                    return;
-                };
-                if let Some(db) = db {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-                    )))
-                    .execute(&mut admin)
-                    .await;
-                }
-                for n in names {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {n}")))
-                        .execute(&mut admin)
-                        .await;
-                }
-                let _ = admin.close().await;
-            })
-        })
-        .join();
-    }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
+fn role_name(who: &str, suffix: &str) -> String {
+    format!("roles_t_{who}_{suffix}")
 }
 
 /// A running server whose database has `notes`: 20 rows, 1–10 alice's and 11–20 bob's, owned
@@ -142,7 +98,7 @@ struct Fixture {
 async fn fixture(tweak: impl FnOnce(&mut Config, &Roles)) -> Fixture {
     let mut roles = Roles::create().await;
     let app = spawn_app_with(|c| tweak(c, &roles)).await;
-    roles.db_name = Some(app.db_name.clone());
+    roles.guard.with_database(&app.db_name);
     app.exec(&format!(
         "CREATE TABLE notes (id int PRIMARY KEY, owner text NOT NULL, body text NOT NULL);
          INSERT INTO notes SELECT g, CASE WHEN g <= 10 THEN '{a}' ELSE '{b}' END, 'note ' || g

@@ -5,12 +5,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ERAS, Era, McpClient, TestApp, spawn_app, spawn_app_with};
+use common::{ERAS, Era, McpClient, TestApp, spawn_app, spawn_app_with, wait_until};
 use serde_json::{Value, json};
 
+/// `pg_tx begin`, checking the form of the id it returns.
 async fn begin(c: &McpClient) -> String {
-    let r = c.ok("pg_tx", json!({"action": "begin"})).await;
-    let id = r["session_id"].as_str().expect("session_id").to_owned();
+    let id = c.begin().await;
     assert!(id.starts_with("tx_") && id.len() >= 35, "{id}");
     id
 }
@@ -21,19 +21,6 @@ async fn write(c: &McpClient, id: &str, sql: &str) -> Value {
         json!({"action": "write", "sql": sql, "session_id": id}),
     )
     .await
-}
-
-/// Backends of this test's database opened for pg_tx sessions.
-async fn session_backends(app: &TestApp) -> i64 {
-    app.backends_named("coldquery-session").await
-}
-
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -87,7 +74,7 @@ async fn begin_write_write_commit_makes_both_rows_visible() {
         .await;
         c.close().await;
     }
-    assert_eq!(session_backends(&app).await, 0);
+    assert_eq!(app.session_backends().await, 0);
     app.finish().await;
 }
 
@@ -108,7 +95,7 @@ async fn rollback_discards_and_nothing_leaks_before_commit() {
         .await;
     assert_eq!(r["rolled_back"], true);
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
-    assert_eq!(session_backends(&app).await, 0);
+    assert_eq!(app.session_backends().await, 0);
     c.close().await;
     app.finish().await;
 }
@@ -209,11 +196,11 @@ async fn an_idle_session_expires_rolls_back_and_closes_its_backend() {
     let c = app.client(Era::Session).await;
     let id = begin(&c).await;
     write(&c, &id, "INSERT INTO t VALUES (1)").await;
-    assert_eq!(session_backends(&app).await, 1);
+    assert_eq!(app.session_backends().await, 1);
     wait_until(
         "the reaper closes the backend",
         Duration::from_secs(6),
-        async || session_backends(&app).await == 0,
+        async || app.session_backends().await == 0,
     )
     .await;
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
@@ -246,12 +233,12 @@ async fn deleting_the_mcp_session_rolls_back_and_closes_its_handles() {
         let id = begin(&c).await;
         write(&c, &id, &format!("INSERT INTO t VALUES ({i})")).await;
     }
-    assert_eq!(session_backends(&app).await, 2);
+    assert_eq!(app.session_backends().await, 2);
     c.close().await; // HTTP DELETE of the MCP session
     wait_until(
         "both backends are closed",
         Duration::from_secs(5),
-        async || session_backends(&app).await == 0,
+        async || app.session_backends().await == 0,
     )
     .await;
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
@@ -377,7 +364,7 @@ async fn commit_after_a_failing_statement_says_it_rolled_back() {
         "{msg}"
     );
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
-    assert_eq!(session_backends(&app).await, 0);
+    assert_eq!(app.session_backends().await, 0);
     c.close().await;
     app.finish().await;
 }
@@ -477,7 +464,7 @@ async fn twenty_concurrent_calls_on_one_handle_never_see_a_driver_error() {
 async fn a_thousand_begin_rollback_cycles_leave_no_connection_behind() {
     let app = spawn_app().await;
     let c = app.client(Era::Stateless).await;
-    let baseline = session_backends(&app).await;
+    let baseline = app.session_backends().await;
     for _ in 0..1000 {
         let id = begin(&c).await;
         c.ok("pg_tx", json!({"action": "rollback", "session_id": id}))
@@ -486,7 +473,7 @@ async fn a_thousand_begin_rollback_cycles_leave_no_connection_behind() {
     wait_until(
         "session backends back to baseline",
         Duration::from_secs(5),
-        async || session_backends(&app).await == baseline,
+        async || app.session_backends().await == baseline,
     )
     .await;
     c.close().await;
@@ -589,7 +576,7 @@ async fn sigterm_rolls_back_open_sessions_and_exits_cleanly() {
     let c = McpClient::connect(&format!("http://127.0.0.1:{port}/mcp"), Era::Stateless).await;
     let id = begin(&c).await;
     write(&c, &id, "INSERT INTO t VALUES (1)").await;
-    assert_eq!(session_backends(&app).await, 1);
+    assert_eq!(app.session_backends().await, 1);
     let pid = child.id().expect("child pid") as i32;
     // SAFETY: sending a signal to our own child process.
     let rc = unsafe { libc_kill(pid, 15) };
@@ -603,7 +590,7 @@ async fn sigterm_rolls_back_open_sessions_and_exits_cleanly() {
     wait_until(
         "the session's backend is gone",
         Duration::from_secs(3),
-        async || session_backends(&app).await == 0,
+        async || app.session_backends().await == 0,
     )
     .await;
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
@@ -641,7 +628,7 @@ async fn begin_takes_a_connection_opened_ahead_and_a_dead_spare_is_replaced_with
 
     // begin takes one: its backend is renamed in the same round trip, and a new spare follows.
     let id = begin(&c).await;
-    assert_eq!(session_backends(&app).await, 1);
+    assert_eq!(app.session_backends().await, 1);
     write(&c, &id, "INSERT INTO t VALUES (1)").await;
     c.ok("pg_tx", json!({"action": "commit", "session_id": id}))
         .await;

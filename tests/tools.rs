@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{ERAS, Era, McpClient, TestApp, spawn_app};
+use common::{ERAS, Era, McpClient, TestApp, spawn_app, wait_until};
 use rmcp::model::{ErrorCode, GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};
 
@@ -87,14 +87,6 @@ async fn app_with_fixture() -> TestApp {
     app
 }
 
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The item of a list whose fields match all of `want`.
 fn find<'a>(items: &'a Value, want: &[(&str, &str)]) -> Option<&'a Value> {
     items
@@ -152,11 +144,6 @@ async fn wait_for_stats(app: &TestApp, table: &str, deletes: i64) {
         async || app.scalar_i64(&sql).await >= deletes,
     )
     .await;
-}
-
-async fn begin(c: &McpClient) -> String {
-    let r = c.ok("pg_tx", json!({"action": "begin"})).await;
-    r["session_id"].as_str().unwrap().to_owned()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -798,7 +785,7 @@ async fn ddl_is_default_deny_and_runs_with_autocommit_or_dry_run() {
 async fn ddl_in_a_session_is_applied_at_commit_and_undone_by_rollback() {
     let app = app_with_fixture().await;
     let c = app.client(Era::Session).await;
-    let id = begin(&c).await;
+    let id = c.begin().await;
     let r = c
         .ok("pg_schema", json!({"action": "create", "sql": "CREATE TABLE app.notes (body text)", "session_id": id}))
         .await;
@@ -836,7 +823,7 @@ async fn ddl_in_a_session_is_applied_at_commit_and_undone_by_rollback() {
         .await;
     assert!(exists(&app, "app.notes").await);
 
-    let id = begin(&c).await;
+    let id = c.begin().await;
     c.confirmed(
         "pg_schema",
         json!({"action": "drop", "sql": "DROP TABLE app.notes", "session_id": id}),
@@ -1038,7 +1025,7 @@ async fn vacuum_analyze_and_reindex_work_on_a_mixed_case_table_with_autocommit()
 async fn vacuum_refuses_a_session_and_analyze_runs_inside_one() {
     let app = app_with_fixture().await;
     let c = app.client(Era::Session).await;
-    let id = begin(&c).await;
+    let id = c.begin().await;
     let e = c
         .err(
             "pg_admin",
@@ -1258,7 +1245,7 @@ async fn settings_show_list_and_set_in_a_session_with_the_guards_kept() {
         .await;
     assert!(e["message"].as_str().unwrap().contains("session_id"), "{e}");
 
-    let id = begin(&c).await;
+    let id = c.begin().await;
     let r = c.ok("pg_admin", set(&id, "work_mem", json!("64MB"))).await;
     assert_eq!(r["value"], "64MB");
     assert_eq!(r["session"]["id"], id.as_str());
@@ -1376,7 +1363,7 @@ async fn settings_show_list_and_set_in_a_session_with_the_guards_kept() {
 async fn monitor_health_reports_version_uptime_size_connections_cache_and_longest_transaction() {
     let app = app_with_fixture().await;
     let c = app.client(Era::Session).await;
-    let id = begin(&c).await;
+    let id = c.begin().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let h = c.ok("pg_monitor", json!({"action": "health"})).await;
     assert!(h["status"] == "ok" || h["status"] == "warning", "{h}");
@@ -1492,7 +1479,7 @@ async fn monitor_activity_shows_running_queries_with_durations_and_excludes_itse
 async fn monitor_connections_are_grouped_by_database_user_application_and_state() {
     let app = app_with_fixture().await;
     let c = app.client(Era::Session).await;
-    let id = begin(&c).await;
+    let id = c.begin().await;
     let r = c.ok("pg_monitor", json!({"action": "connections"})).await;
     let group = find(
         &r["groups"],
@@ -1530,8 +1517,8 @@ async fn monitor_locks_show_a_real_blocked_and_blocking_pair() {
     assert_eq!(none["blocked_count"], 0);
     assert_eq!(none["pairs"], json!([]));
 
-    let sa = begin(&a).await;
-    let sb = begin(&b).await;
+    let sa = a.begin().await;
+    let sb = b.begin().await;
     a.ok("pg_query", json!({"action": "write", "sql": "UPDATE app.customers SET name = 'A' WHERE id = 1", "session_id": sa}))
         .await;
     // B's update of the same row waits for A.

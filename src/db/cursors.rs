@@ -27,7 +27,7 @@ use crate::caller::digest;
 use crate::db::executor::{Limits, RowSet, StatementRef};
 use crate::db::roles::Role;
 use crate::db::run::cursor::{declare, fetch_page};
-use crate::db::sessions::cancel_backend;
+use crate::db::run::guard::{cancel_backend, cancel_in_background};
 use crate::error::ToolError;
 
 /// Cursor connections open at once, over all owners, as a multiple of the per-owner cap: each
@@ -413,9 +413,7 @@ impl Cursors {
             }
             Err(_) => {
                 pos.conn.take();
-                let pool = self.inner.cancel_pool.clone();
-                let pid = pos.pid;
-                tokio::spawn(async move { cancel_backend(&pool, pid).await });
+                cancel_in_background(self.inner.cancel_pool.clone(), pos.pid);
                 Err(ToolError::Timeout(format!(
                     "the database did not answer a fetch within {}s; the cursor was closed. Run \
                      the read again",

@@ -17,6 +17,7 @@ use crate::db::cost::{self, Ceiling};
 use crate::db::values::{self, Codec as Decoder};
 use crate::error::ToolError;
 use crate::safety::classify::Parsed;
+use crate::safety::ident::quote_ident;
 
 /// What the executor needs to know about a statement: its text and how it may be wrapped.
 #[derive(Debug, Clone)]
@@ -149,11 +150,6 @@ enum ColumnPlan {
     Raw,
 }
 
-/// Quote an identifier PostgreSQL gave us (a column name) for our own generated SQL.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Build `SELECT q.c1, q.c2::text, … FROM (<sql>) AS q(c1, c2, …)` (or the CTE form for DML
 /// with RETURNING), casting the columns we cannot decode natively to their text form.
 pub(crate) fn cast_wrapper(
@@ -174,6 +170,7 @@ pub(crate) fn cast_wrapper(
             } else {
                 format!("_cq.{alias}::text")
             };
+            // The column name PostgreSQL gave us, quoted for our own SQL.
             format!("{expr} AS {}", quote_ident(name))
         })
         .collect();

@@ -26,14 +26,12 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::error::ToolError;
 use executor::{Limits, simple};
 
-pub use run::guard::{AutocommitConn, OneShotRead, PooledTx};
-
 /// The two pools: one serves tool calls, a tiny one serves `/health` and monitoring so that a
 /// saturated pool can never make the server look dead to its orchestrator.
 #[derive(Clone)]
 pub struct Pools {
     /// Stateless tool calls. Its connections start read-only, with the configured statement
-    /// and lock timeouts, so that a read is one autocommit statement ([`OneShotRead`]); writes
+    /// and lock timeouts, so that a read is one autocommit statement ([`run::guard::OneShotRead`]); writes
     /// say `BEGIN READ WRITE`.
     main: PgPool,
     /// The same pool without those startup options, used only when the database (or a
@@ -67,7 +65,7 @@ impl Pools {
             // hanging behind long-running statements.
             .acquire_timeout(Duration::from_secs(5))
             // No ping per acquire: it costs a round trip on every call. A dead connection fails
-            // at BEGIN, before anything ran, and `PooledTx::begin` retries once on a fresh one.
+            // at BEGIN, before anything ran, and `run::guard::PooledTx::begin` retries once on a fresh one.
             .test_before_acquire(false)
             // Idle connections are given back after 10 minutes: memory matters on a 4 GB Pi.
             .idle_timeout(Some(Duration::from_secs(600)))

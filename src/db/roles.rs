@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use crate::safety::ident::{is_plain_name, quote_ident};
+
 /// A validated PostgreSQL role name; `Display` writes it double-quoted, ready for SQL.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Role(String);
@@ -21,7 +23,7 @@ impl Role {
     /// then letters, digits, `_`, `$` or `-`, at most 63 bytes. Case is kept (the name is
     /// quoted), so `Reader` is the role `"Reader"`, not `reader`. `what` names the setting.
     pub fn parse(what: &str, raw: &str) -> Result<Role, String> {
-        if !crate::safety::ident::is_plain_name(raw, &['-']) {
+        if !is_plain_name(raw, &['-']) {
             let shown: String = raw.chars().take(40).collect();
             return Err(format!(
                 "{what}: {shown:?} is not a valid role name: use letters, digits, _ $ or - \
@@ -39,8 +41,8 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Validation admits no double quote; escaping keeps this correct on its own.
-        write!(f, "\"{}\"", self.0.replace('"', "\"\""))
+        // Validation admits no double quote; quoting keeps this correct on its own.
+        f.write_str(&quote_ident(&self.0))
     }
 }
 

@@ -1,15 +1,15 @@
 //! The toolkit of the catalog-reading tools (pg_schema, pg_admin, pg_monitor, completions,
 //! resources): qualified-name parsing, catalog queries turned into JSON objects under a byte
-//! budget ([`Catalog`]), the read-only scope they run in, and relation lookup by name.
+//! budget ([`Catalog`]), the read-only scope they run in (which picks a [`crate::db::run`]
+//! shape: a session's savepoint or a pooled read), and relation lookup by name.
 
 use serde_json::{Map, Value, json};
 
 use crate::caller::Caller;
-use crate::db::PooledTx;
 use crate::db::executor::{Limits, RowMode, StatementRef, run_statement};
-use crate::db::run::{under_savepoint, with_deadline};
+use crate::db::run;
 use crate::error::ToolError;
-use crate::safety::ident::quote_ident;
+use crate::safety::ident::{MAX_IDENT_BYTES, is_plain_word, quote_ident};
 use crate::state::AppState;
 
 /// Rows any one catalog query may return (a table has at most 1600 columns).
@@ -18,9 +18,6 @@ const CATALOG_ROWS: usize = 2000;
 // ---------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------
-
-/// PostgreSQL truncates identifiers at 63 bytes; longer ones would silently alias each other.
-const MAX_IDENT_BYTES: usize = 63;
 
 /// One part of a qualified name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +94,8 @@ impl QualifiedName {
                         text.push(c);
                         chars.next();
                     }
-                    let ok_first = text
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_alphabetic() || c == '_');
-                    let ok_rest = text
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-                    if !ok_first || !ok_rest {
+                    // The length has a message of its own, below.
+                    if !is_plain_word(&text, &[]) {
                         return Err(bad("it is not a plain identifier"));
                     }
                     Part {
@@ -322,9 +313,10 @@ impl Catalog {
     }
 }
 
-/// Run `f` read-only: on a pooled READ ONLY transaction that is rolled back, or, with a
-/// `session_id`, inside that session under a read-only savepoint that is rolled back (so the
-/// session's own uncommitted changes are visible). Returns the session view when one was used.
+/// Run `f` read-only: on a pooled READ ONLY transaction that is rolled back
+/// ([`run::Pooled::READ`]), or, with a `session_id`, inside that session under a read-only
+/// savepoint that is rolled back (so the session's own uncommitted changes are visible).
+/// Returns the session view when one was used.
 pub(crate) async fn read_scope<T>(
     state: &AppState,
     caller: &Caller,
@@ -335,19 +327,19 @@ pub(crate) async fn read_scope<T>(
     match session_id {
         Some(id) => {
             let mut g = state.sessions.acquire(&caller.owner, id).await?;
-            let r = under_savepoint(&mut g, true, false, f).await?;
+            let r = run::under_savepoint(&mut g, true, false, f).await?;
             Ok((r, Some(g.view())))
         }
         None => {
-            let mut tx = PooledTx::begin(&state.pools, caller.role(), true, limits).await?;
-            let r = with_deadline(limits, f(tx.conn())).await;
-            tx.abandon().await;
-            Ok((r?, None))
+            let (r, _) =
+                run::pooled(&state.pools, caller.role(), run::Pooled::READ, limits, f).await?;
+            Ok((r, None))
         }
     }
 }
 
-/// [`read_scope`] for `pg_monitor`: without a session, on the monitoring pool of its own.
+/// [`read_scope`] for `pg_monitor`: without a session, on the monitoring pool of its own
+/// ([`run::monitor_read`]).
 pub(crate) async fn monitor_scope<T>(
     state: &AppState,
     caller: &Caller,
@@ -358,10 +350,8 @@ pub(crate) async fn monitor_scope<T>(
     if session_id.is_some() {
         return read_scope(state, caller, session_id, limits, f).await;
     }
-    let mut tx = PooledTx::begin_monitor(&state.pools, caller.role(), limits).await?;
-    let r = with_deadline(limits, f(tx.conn())).await;
-    tx.abandon().await;
-    Ok((r?, None))
+    let r = run::monitor_read(&state.pools, caller.role(), limits, f).await?;
+    Ok((r, None))
 }
 
 /// A relation found in the catalogs.

@@ -5,7 +5,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::caller::Caller;
-use crate::db::OneShotRead;
 use crate::db::cost::Ceiling;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::db::run::{self, End, Pooled, bounded};
@@ -18,7 +17,7 @@ use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
 
 // Where other tools found these before they moved to `mcp::common` and `db::run`.
-use crate::db::run::{under_savepoint, with_deadline};
+use crate::db::run::under_savepoint;
 use crate::mcp::common::{parse, truncate_for_message};
 
 /// Arguments of `pg_query`. Unknown fields are refused so that a typo (`autocomit`) is reported
@@ -134,31 +133,7 @@ async fn read(
     // BEGIN READ ONLY … ROLLBACK form below (the role rides in the BEGIN's round trip).
     let rows = if plan.one_statement && state.pools.fast_reads() && caller.role().is_none() {
         // One round trip: the connection is read-only and time-bounded from its start-up.
-        run::retry_stale(limits, |limits: Limits| async move {
-            let limits = &limits;
-            let mut retry = false;
-            loop {
-                let mut c = OneShotRead::acquire(&state.pools, retry).await?;
-                let res = with_deadline(
-                    limits,
-                    run_statement(c.conn(), sql, st, params, limits, RowMode::Read),
-                )
-                .await;
-                match res {
-                    // A connection that died idle in the pool: nothing ran; once more.
-                    Err(e) if e.is_lost_connection() && !retry => retry = true,
-                    // Dropping a lost (or timed-out) connection closes it.
-                    Err(e) if e.is_lost_connection() || matches!(e, ToolError::Timeout(_)) => {
-                        return Err(e);
-                    }
-                    res => {
-                        c.finish();
-                        return res;
-                    }
-                }
-            }
-        })
-        .await?
+        run::one_shot_read(&state.pools, sql, st, params, limits).await?
     } else {
         // Reads are always rolled back: even a statement that slipped past the classifier
         // cannot leave anything behind (and the transaction is READ ONLY besides).

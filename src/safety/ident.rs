@@ -1,15 +1,23 @@
-//! Identifiers that come from tool arguments (savepoint, table, schema, setting names):
-//! validated against a conservative grammar and always double-quoted, never pasted raw.
+//! Identifiers: the one name grammar ColdQuery accepts from arguments and configuration
+//! ([`is_plain_name`], also behind `QualifiedName`, role names and setting names), the one
+//! [`quote_ident`] every piece of generated SQL uses, and the validated [`Ident`] (savepoint
+//! names). User text is validated and double-quoted, never pasted raw.
 
 use std::fmt;
 
 /// PostgreSQL truncates identifiers at 63 bytes (NAMEDATALEN - 1); longer ones would silently
 /// alias each other, so they are refused instead.
-const MAX_LEN: usize = 63;
+pub(crate) const MAX_IDENT_BYTES: usize = 63;
 
 /// The conservative name grammar ColdQuery accepts from arguments and configuration: a letter
 /// or `_`, then letters, digits, `_`, `$` or one of `extra`, at most 63 bytes.
 pub(crate) fn is_plain_name(raw: &str, extra: &[char]) -> bool {
+    is_plain_word(raw, extra) && raw.len() <= MAX_IDENT_BYTES
+}
+
+/// [`is_plain_name`] without the length limit, for callers that report a long name with a
+/// message of its own.
+pub(crate) fn is_plain_word(raw: &str, extra: &[char]) -> bool {
     let ok_first = raw
         .chars()
         .next()
@@ -17,7 +25,7 @@ pub(crate) fn is_plain_name(raw: &str, extra: &[char]) -> bool {
     let ok_rest = raw
         .chars()
         .all(|c| c.is_alphanumeric() || c == '_' || c == '$' || extra.contains(&c));
-    ok_first && ok_rest && raw.len() <= MAX_LEN
+    ok_first && ok_rest
 }
 
 /// Quote a name for SQL text. Used for names that come from the catalogs (after a bound
@@ -53,8 +61,8 @@ impl Ident {
 
 impl fmt::Display for Ident {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Validation admits no double quote, but escaping keeps this correct on its own.
-        write!(f, "\"{}\"", self.0.replace('"', "\"\""))
+        // Validation admits no double quote, but quoting keeps this correct on its own.
+        f.write_str(&quote_ident(&self.0))
     }
 }
 
@@ -75,6 +83,30 @@ mod tests {
                 quoted
             );
         }
+    }
+
+    #[test]
+    fn quoting_doubles_embedded_quotes_and_keeps_everything_else() {
+        for (raw, quoted) in [
+            ("a", "\"a\""),
+            ("a\"b", "\"a\"\"b\""),
+            ("My Table", "\"My Table\""),
+            ("\"\"", "\"\"\"\"\"\""),
+            ("été", "\"été\""),
+        ] {
+            assert_eq!(quote_ident(raw), quoted, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_length_limit_is_63_bytes_and_only_in_is_plain_name() {
+        let at_limit = "a".repeat(MAX_IDENT_BYTES);
+        let over = "a".repeat(MAX_IDENT_BYTES + 1);
+        assert!(is_plain_name(&at_limit, &[]));
+        assert!(!is_plain_name(&over, &[]));
+        assert!(is_plain_word(&over, &[]));
+        assert!(!is_plain_word("a-b", &[]));
+        assert!(is_plain_word("a-b", &['-']));
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Test harness: `spawn_app()` starts the real app on port 0 against a fresh database of its
 //! own on the local PostgreSQL, and `McpClient` drives it with rmcp's real client over
 //! streamable HTTP, either as a 2025-11-25 session client or a 2026-07-28 stateless client.
+//! [`cluster`] has cluster-wide set-up (admin SQL, roles dropped whatever happens), [`relay`]
+//! counts the server's database round trips, and [`wait_until`] polls for an effect.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod relay;
+
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coldquery::app::App;
 use coldquery::config::Config;
@@ -96,7 +101,8 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-fn rand_u64() -> u64 {
+/// A random number for names that must not collide between tests running at once.
+pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -148,6 +154,11 @@ impl TestApp {
             .text()
             .await
             .expect("the /metrics body")
+    }
+
+    /// Backends of this test's database opened for pg_tx sessions.
+    pub async fn session_backends(&self) -> i64 {
+        self.backends_named("coldquery-session").await
     }
 
     /// Backends of this test's database with this `application_name`.
@@ -336,6 +347,12 @@ impl McpClient {
             .await
     }
 
+    /// `pg_tx begin`; returns the new session's id.
+    pub async fn begin(&self) -> String {
+        let r = self.ok("pg_tx", json!({"action": "begin"})).await;
+        r["session_id"].as_str().expect("session_id").to_owned()
+    }
+
     /// The underlying rmcp client.
     pub fn inner(&self) -> &RunningService<RoleClient, ()> {
         &self.inner
@@ -344,6 +361,15 @@ impl McpClient {
     /// Close the client (DELETE of the MCP session for session clients).
     pub async fn close(self) {
         let _ = self.inner.cancel().await;
+    }
+}
+
+/// Poll `check` every 50 ms until it holds; fails the test with `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,17 +1,19 @@
 //! The connection guards of stateless calls: a pooled transaction ([`PooledTx`]), the one-statement
 //! read-only form ([`OneShotRead`]) and a connection outside any transaction ([`AutocommitConn`]).
 //! Each closes its connection (and cancels a running statement) when dropped unfinished, so no
-//! half-done transaction or leftover setting ever goes back to the pool. How many round trips
-//! each costs is in [`crate::db::run`].
+//! half-done transaction or leftover setting ever goes back to the pool. The cancel request
+//! ([`cancel_backend`]) is shared with the session and cursor guards. How many round trips
+//! each costs is in [`crate::db::run`]; only `db::run` uses these guards.
 
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPool;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::db::executor::{self, Limits, simple};
 use crate::db::roles::{self, Role};
-use crate::db::{Pools, acquire, probe_or_clear, sessions};
+use crate::db::{Pools, acquire, probe_or_clear};
 use crate::error::ToolError;
 
 /// A pooled connection inside a transaction we opened. If it is dropped without `finish`
@@ -137,9 +139,7 @@ impl Drop for PooledTx {
             self.conn.close_on_drop();
             // Closing the socket does not stop a running statement (PostgreSQL notices only when
             // it next talks to the client), so cancel it explicitly.
-            let pool = self.cancel_pool.clone();
-            let pid = self.pid;
-            tokio::spawn(async move { sessions::cancel_backend(&pool, pid).await });
+            cancel_in_background(self.cancel_pool.clone(), self.pid);
         }
     }
 }
@@ -275,11 +275,33 @@ impl Drop for AutocommitConn {
     fn drop(&mut self) {
         if self.dirty {
             self.conn.close_on_drop();
-            let pool = self.cancel_pool.clone();
-            let pid = self.pid;
-            tokio::spawn(async move { sessions::cancel_backend(&pool, pid).await });
+            cancel_in_background(self.cancel_pool.clone(), self.pid);
         }
     }
+}
+
+/// Ask PostgreSQL to cancel whatever backend `pid` is running (same role: no extra privilege).
+pub(crate) async fn cancel_backend(pool: &PgPool, pid: i32) {
+    let res = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .execute(pool),
+    )
+    .await;
+    match res {
+        Ok(Ok(_)) => tracing::info!(pid, "cancelled an abandoned statement in PostgreSQL"),
+        _ => tracing::warn!(
+            pid,
+            "could not send a cancel request for an abandoned statement"
+        ),
+    }
+}
+
+/// [`cancel_backend`] from a `Drop`: the guard cannot wait, so the request goes out in a task
+/// of its own.
+pub(crate) fn cancel_in_background(pool: PgPool, pid: i32) {
+    tokio::spawn(async move { cancel_backend(&pool, pid).await });
 }
 
 /// Acquire a pooled connection and run `sql` (our own set-up statements, ending in

@@ -1,6 +1,7 @@
 //! Running a statement: the one place that knows the transaction shapes a call runs in, and
 //! what each costs. A tool parses and authorises, picks a shape here, passes a closure that
-//! runs its statements (through [`crate::db::executor`]), and renders the result.
+//! runs its statements (through [`crate::db::executor`]), and renders the result. No tool
+//! opens, ends or cancels a transaction itself: the guards in [`guard`] are used only here.
 //!
 //! Every shape owns, for the statements inside it: `BEGIN` and the `SET LOCAL` timeouts (or
 //! the connection's startup options), the client-side deadline ([`with_deadline`], for
@@ -11,36 +12,39 @@
 //! # Round trips per shape
 //!
 //! Counted as the client waits for `ReadyForQuery` (`tests/roundtrips.rs` checks the first four
-//! rows). "stmt" is one cached statement (Bind/Execute/Sync); a first use adds a Parse/Describe
-//! round trip, a cost ceiling adds one EXPLAIN, a text-cast wrapper one more prepare. sqlx's
-//! release ping of a pooled connection runs after the call has its rows and is not counted.
+//! rows, and a catalog read for the second). "stmt" is one cached statement
+//! (Bind/Execute/Sync); a first use adds a Parse/Describe round trip, a cost ceiling adds one
+//! EXPLAIN, a text-cast wrapper one more prepare. sqlx's release ping of a pooled connection
+//! runs after the call has its rows and is not counted.
 //!
 //! | Shape | Used by | Round trips |
 //! |---|---|---|
-//! | autocommit on a read-first connection ([`guard::OneShotRead`]) | `pg_query read` of reviewed code, no role | 1: stmt |
-//! | [`pooled`] read-only, [`End::Discard`] ([`guard::PooledTx`]) | other reads, `explain`, catalog reads | 3: `BEGIN READ ONLY; SET LOCAL …; SELECT pg_backend_pid()`, stmt, `ROLLBACK; SELECT pg_advisory_unlock_all()` |
-//! | [`pooled`] read-write, [`End::Commit`] / [`End::Rollback`] | `write`, `transaction`, DDL | 3: `BEGIN READ WRITE; …`, stmt (one per operation), `COMMIT`/`ROLLBACK` with the clean-up of the shared connection |
-//! | `PooledTx::begin_monitor` | `pg_monitor` | 3, as a pooled read, on the monitoring pool |
-//! | [`guard::AutocommitConn`] | `VACUUM`, `… CONCURRENTLY` | 3: `SET …; SELECT pg_backend_pid()`, the statement, `RESET …` |
+//! | [`one_shot_read`]: autocommit on a read-first connection ([`guard::OneShotRead`]) | `pg_query read` of reviewed code, no role | 1: stmt |
+//! | [`pooled`] [`Pooled::READ`]: read-only, [`End::Discard`] ([`guard::PooledTx`]) | other reads, `explain`, catalog reads (`pg_schema`, `pg_admin`, resources, completions) | 3: `BEGIN READ ONLY; SET LOCAL …; SELECT pg_backend_pid()`, stmt, `ROLLBACK; SELECT pg_advisory_unlock_all()` |
+//! | [`pooled`] read-write, [`End::Commit`] / [`End::Rollback`] | `write`, `transaction`, `pg_schema` DDL | 3: `BEGIN READ WRITE; …`, stmt (one per operation), `COMMIT`/`ROLLBACK` with the clean-up of the shared connection |
+//! | [`monitor_read`] | `pg_monitor` | 3, as a pooled read, on the monitoring pool |
+//! | [`autocommit`] ([`guard::AutocommitConn`]) | `VACUUM`, `REINDEX DATABASE`, `… CONCURRENTLY` | 3: `SET …; SELECT pg_backend_pid()`, the statement, `RESET …` |
 //! | [`session::under_savepoint`] | reads, dry runs, `transaction`, cursors in a pg_tx session | 3: `SAVEPOINT` (+ `SET LOCAL transaction_read_only`), stmt, `RELEASE` or `ROLLBACK TO; RELEASE` |
 //! | [`session::in_transaction`] | a write applied to a pg_tx session | 1: stmt |
 //! | [`session::session_simple`] | `pg_tx savepoint`/`release`/`rollback_to` | 1 |
 //! | [`cursor`] `declare` / `fetch_page` | continuation cursors | 1 each (+1 `MOVE` when a page was cut by the byte cap) |
 
 pub mod cursor;
-pub mod guard;
+pub(crate) mod guard;
 pub mod session;
 
 use std::future::Future;
 
+use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::db::executor::{self, Limits};
+use crate::db::Pools;
+use crate::db::executor::{self, Limits, RowMode, RowSet, StatementRef};
 use crate::db::roles::Role;
-use crate::db::{PooledTx, Pools};
 use crate::error::ToolError;
+use guard::{AutocommitConn, OneShotRead, PooledTx};
 
-pub(crate) use session::{bounded, in_transaction, session_simple, settle_error, under_savepoint};
+pub(crate) use session::{bounded, in_transaction, session_simple, under_savepoint};
 
 /// The error of a call past its client-side deadline on a pooled connection (closed, never
 /// reused).
@@ -112,6 +116,16 @@ pub(crate) struct Pooled {
     pub close_connection: bool,
 }
 
+impl Pooled {
+    /// A read: `BEGIN READ ONLY`, always rolled back (even a statement that slipped past the
+    /// classifier cannot leave anything behind), the connection reused.
+    pub(crate) const READ: Pooled = Pooled {
+        read_only: true,
+        end: End::Discard,
+        close_connection: false,
+    };
+}
+
 /// Run `f` in a pooled transaction of shape `shape`, as `role`, within the client deadline.
 /// Returns `f`'s result and whether it committed; a failure of `f` always rolls back. Callers
 /// wrap it in [`retry_stale`] (an async closure called twice would not give the `Send` future
@@ -123,7 +137,29 @@ pub(crate) async fn pooled<T>(
     limits: &Limits,
     f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, ToolError>,
 ) -> Result<(T, bool), ToolError> {
-    let mut tx = PooledTx::begin(pools, role, shape.read_only, limits).await?;
+    let tx = PooledTx::begin(pools, role, shape.read_only, limits).await?;
+    in_pooled(tx, shape, limits, f).await
+}
+
+/// [`pooled`] with [`Pooled::READ`] on the monitoring pool, for `pg_monitor`: a main pool full
+/// of one caller's long reads never blocks a look at what is going on.
+pub(crate) async fn monitor_read<T>(
+    pools: &Pools,
+    role: Option<&Role>,
+    limits: &Limits,
+    f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, ToolError>,
+) -> Result<T, ToolError> {
+    let tx = PooledTx::begin_monitor(pools, role, limits).await?;
+    Ok(in_pooled(tx, Pooled::READ, limits, f).await?.0)
+}
+
+/// The body every pooled shape shares: `f` under the deadline, then the transaction's end.
+async fn in_pooled<T>(
+    mut tx: PooledTx,
+    shape: Pooled,
+    limits: &Limits,
+    f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, ToolError>,
+) -> Result<(T, bool), ToolError> {
     if shape.close_connection {
         tx.close_afterwards();
     }
@@ -139,4 +175,60 @@ pub(crate) async fn pooled<T>(
             Err(e)
         }
     }
+}
+
+/// Run one read statement as a single autocommit statement on a read-first main-pool
+/// connection ([`OneShotRead`]): one round trip for a cached statement. Only for statements
+/// the policy point found free of unreviewed code, and for callers without a role (there is no
+/// transaction for a `SET LOCAL ROLE`). A connection that died idle in the pool is found before
+/// anything ran and replaced once; a stale cached plan is retried once with fresh statements.
+pub(crate) async fn one_shot_read(
+    pools: &Pools,
+    original: &str,
+    st: &StatementRef,
+    params: &[Value],
+    limits: &Limits,
+) -> Result<RowSet, ToolError> {
+    retry_stale(limits, |limits: Limits| async move {
+        let limits = &limits;
+        let mut retry = false;
+        loop {
+            let mut c = OneShotRead::acquire(pools, retry).await?;
+            let res = with_deadline(
+                limits,
+                executor::run_statement(c.conn(), original, st, params, limits, RowMode::Read),
+            )
+            .await;
+            match res {
+                // A connection that died idle in the pool: nothing ran; once more.
+                Err(e) if e.is_lost_connection() && !retry => retry = true,
+                // Dropping a lost (or timed-out) connection closes it.
+                Err(e) if e.is_lost_connection() || matches!(e, ToolError::Timeout(_)) => {
+                    return Err(e);
+                }
+                res => {
+                    c.finish();
+                    return res;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Run one statement outside any transaction block ([`AutocommitConn`]), as PostgreSQL requires
+/// for `VACUUM`, `REINDEX DATABASE` and `… CONCURRENTLY`, as `role`, bounded by the per-call
+/// limits set on the connection and the client deadline. `sql` must be one statement the caller
+/// parsed and checked, or built from constants and quoted identifiers. Never retried: it may
+/// have run.
+pub(crate) async fn autocommit(
+    pools: &Pools,
+    role: Option<&Role>,
+    sql: String,
+    limits: &Limits,
+) -> Result<(), ToolError> {
+    AutocommitConn::acquire(pools, role, limits)
+        .await?
+        .run(sql, limits)
+        .await
 }

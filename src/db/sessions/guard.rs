@@ -12,7 +12,8 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::slot::describe;
 use super::tombstones::Tombstone;
-use super::{Sessions, Slot, cancel_backend};
+use super::{Sessions, Slot};
+use crate::db::run::guard::cancel_backend;
 use crate::error::{DbError, ToolError};
 
 /// Exclusive use of one session's connection for the length of one call. Dropping it while a

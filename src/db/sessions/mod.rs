@@ -451,24 +451,6 @@ impl Sessions {
     }
 }
 
-/// Ask PostgreSQL to cancel whatever backend `pid` is running (same role: no extra privilege).
-pub(crate) async fn cancel_backend(pool: &PgPool, pid: i32) {
-    let res = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT pg_cancel_backend($1)")
-            .bind(pid)
-            .execute(pool),
-    )
-    .await;
-    match res {
-        Ok(Ok(_)) => tracing::info!(pid, "cancelled an abandoned statement in PostgreSQL"),
-        _ => tracing::warn!(
-            pid,
-            "could not send a cancel request for an abandoned statement"
-        ),
-    }
-}
-
 /// Open a dedicated connection (a `pg_tx` session's or a cursor's, `what`), within 5 s. A
 /// failed connect is the database being unreachable, not a statement error.
 pub(crate) async fn connect_dedicated(

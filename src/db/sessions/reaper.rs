@@ -7,8 +7,9 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use super::tombstones::Tombstone;
-use super::{Sessions, Slot, cancel_backend};
+use super::{Sessions, Slot};
 use crate::caller::digest;
+use crate::db::run::guard::cancel_backend;
 
 impl Sessions {
     /// Close the connection in `conn` after a ROLLBACK; errors are irrelevant by then.

@@ -112,7 +112,7 @@ fn sql_type_literal(name: &str) -> String {
     if plain {
         name.to_owned()
     } else {
-        format!("\"{}\"{suffix}", base.replace('"', "\"\""))
+        format!("{}{suffix}", crate::safety::ident::quote_ident(base))
     }
 }
 

@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use crate::caller::Caller;
-use crate::db::AutocommitConn;
 use crate::db::run::under_savepoint;
 use crate::error::ToolError;
 use crate::mcp::catalog::{Catalog, QualifiedName, Relation, read_scope, relkind_name};
@@ -192,10 +191,7 @@ pub(super) async fn maintenance(
     })
     .await?;
     let sql = maintenance_sql(action, args, &target)?;
-    AutocommitConn::acquire(&state.pools, caller.role(), &limits)
-        .await?
-        .run(sql.clone(), &limits)
-        .await?;
+    crate::db::run::autocommit(&state.pools, caller.role(), sql.clone(), &limits).await?;
     let table_stats = match &target {
         Target::Relation(r) => {
             let mut cat = Catalog::new(&limits);

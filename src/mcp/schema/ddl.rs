@@ -1,15 +1,13 @@
-//! `pg_schema create`/`alter`/`drop`: one DDL statement, gated by policy, run in a session,
-//! on a pooled transaction (committed or, for a dry run, rolled back), or in autocommit for
-//! `CONCURRENTLY`.
+//! `pg_schema create`/`alter`/`drop`: one DDL statement, gated by policy, run through
+//! [`crate::db::run`] in a session (under a savepoint for a dry run), on a pooled transaction
+//! (committed or, for a dry run, rolled back), or in autocommit for `CONCURRENTLY`.
 
 use serde_json::{Value, json};
 
 use super::SchemaArgs;
 use crate::caller::Caller;
-use crate::db::executor::{RowMode, StatementRef, run_statement};
-use crate::db::run::settle_error;
-use crate::db::run::{under_savepoint, with_deadline};
-use crate::db::{AutocommitConn, PooledTx};
+use crate::db::executor::{Limits, RowMode, StatementRef, run_statement};
+use crate::db::run::{self, End, Pooled, in_transaction, under_savepoint};
 use crate::error::ToolError;
 use crate::mcp::common::{limits_for, parse};
 use crate::mcp::support::ms;
@@ -67,7 +65,7 @@ pub(super) async fn ddl(
     state.catalog.mark_stale();
     let limits = limits_for(state, None)?;
     let concurrent = needs_autocommit(parsed.sql());
-    let st = StatementRef::from(&parsed);
+    let st = &StatementRef::from(&parsed);
     let started = std::time::Instant::now();
 
     if let Some(id) = args.session_id.as_deref() {
@@ -79,26 +77,15 @@ pub(super) async fn ddl(
             ));
         }
         let mut g = state.sessions.acquire(&caller.owner, id).await?;
+        let run_it = async |c: &mut sqlx::PgConnection| {
+            run_statement(c, sql, st, &[], &limits, RowMode::Write).await
+        };
         if dry_run {
-            under_savepoint(&mut g, false, false, async |c| {
-                run_statement(c, sql, &st, &[], &limits, RowMode::Write).await
-            })
-            .await?;
+            under_savepoint(&mut g, false, false, run_it).await?;
         } else {
-            // Bounded by the client-side deadline, like every session call.
-            crate::db::run::bounded(&mut g, async |g| {
-                g.start_statement();
-                match run_statement(g.conn(), sql, &st, &[], &limits, RowMode::Write).await {
-                    Ok(_) => {
-                        g.end_statement(true, None);
-                        Ok(())
-                    }
-                    // PostgreSQL aborted the transaction: it is marked failed, and commit will
-                    // say it rolled back.
-                    Err(e) => Err(settle_error(g, e)),
-                }
-            })
-            .await?;
+            // PostgreSQL aborting the transaction marks the session failed, and commit will
+            // say it rolled back.
+            in_transaction(&mut g, run_it).await?;
         }
         let mut out = ddl_result(&parsed, dry_run, false, started);
         out["session"] = g.view();
@@ -121,26 +108,30 @@ pub(super) async fn ddl(
         }
         // Outside any transaction block, as PostgreSQL requires; the statement text was parsed
         // and classified above and is sent as one statement.
-        AutocommitConn::acquire(&state.pools, caller.role(), &limits)
-            .await?
-            .run(parsed.sql().to_owned(), &limits)
-            .await?;
+        run::autocommit(
+            &state.pools,
+            caller.role(),
+            parsed.sql().to_owned(),
+            &limits,
+        )
+        .await?;
         return Ok(ddl_result(&parsed, false, true, started));
     }
-    let mut tx = PooledTx::begin(&state.pools, caller.role(), false, &limits).await?;
-    if plan.close_connection {
-        tx.close_afterwards();
-    }
-    let res = with_deadline(
-        &limits,
-        run_statement(tx.conn(), sql, &st, &[], &limits, RowMode::Write),
-    )
-    .await;
-    if let Err(e) = res {
-        tx.abandon().await;
-        return Err(e);
-    }
-    let committed = tx.finish(plan.commit).await?;
+    let shape = Pooled {
+        read_only: false,
+        end: End::commit_if(plan.commit),
+        close_connection: plan.close_connection,
+    };
+    let ((), committed) = run::retry_stale(&limits, |limits: Limits| async move {
+        let limits = &limits;
+        run::pooled(&state.pools, caller.role(), shape, limits, async |c| {
+            run_statement(c, sql, st, &[], limits, RowMode::Write)
+                .await
+                .map(drop)
+        })
+        .await
+    })
+    .await?;
     Ok(ddl_result(&parsed, dry_run, committed, started))
 }
 
