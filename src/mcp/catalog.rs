@@ -336,7 +336,7 @@ pub(crate) async fn read_scope<T>(
         Some(id) => {
             let mut g = state.sessions.acquire(&caller.owner, id).await?;
             let r = under_savepoint(&mut g, true, false, f).await?;
-            Ok((r, Some(g.view())))
+            Ok((r, Some(g.view().into())))
         }
         None => {
             let mut tx = PooledTx::begin(&state.pools, caller.role(), true, limits).await?;
