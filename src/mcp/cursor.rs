@@ -243,3 +243,59 @@ pub(crate) async fn close(
         closed: true,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::cost::Ceiling;
+    use crate::db::executor::Truncation;
+
+    fn first_page(truncated: Option<Truncation>) -> RowSet {
+        RowSet {
+            columns: vec![],
+            rows: vec![vec![serde_json::json!(1)]],
+            truncated,
+            rows_affected: None,
+            command: "SELECT".into(),
+            duration_ms: 0.2,
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_rows: 1,
+            max_bytes: 1000,
+            statement_timeout: std::time::Duration::from_secs(30),
+            lock_timeout: std::time::Duration::from_secs(5),
+            fresh_statements: false,
+            ceiling: Ceiling::default(),
+        }
+    }
+
+    #[test]
+    fn a_page_with_more_rows_names_its_cursor_after_the_truncation_hint() {
+        let p = page(
+            first_page(Some(Truncation::Rows)),
+            &limits(),
+            Some("cur_1".into()),
+            60,
+        );
+        assert_eq!(p.next_cursor.as_deref(), Some("cur_1"));
+        let hint = p.hint.unwrap();
+        assert!(hint.starts_with("result truncated at 1 rows"), "{hint}");
+        assert!(
+            hint.contains(". Or, for the more rows: pg_query fetch"),
+            "{hint}"
+        );
+        assert!(hint.contains("closed after 60s idle"), "{hint}");
+        let last = page(first_page(None), &limits(), None, 0);
+        assert!(last.hint.is_none() && last.next_cursor.is_none());
+    }
+
+    #[test]
+    fn a_truncated_read_without_a_cursor_says_why() {
+        let r = without_cursor(first_page(Some(Truncation::Rows)), &limits(), "the cap");
+        assert!(r.next_cursor.is_none());
+        assert!(r.hint.unwrap().ends_with(". No next_cursor: the cap"));
+    }
+}
