@@ -328,7 +328,7 @@ pub(crate) async fn read_scope<T>(
         Some(id) => {
             let mut g = state.sessions.acquire(&caller.owner, id).await?;
             let r = run::under_savepoint(&mut g, true, false, f).await?;
-            Ok((r, Some(g.view())))
+            Ok((r, Some(g.view().into())))
         }
         None => {
             let (r, _) =

@@ -1,12 +1,10 @@
 //! Helpers every tool module shares, so that no tool imports another for them: the limits of a
 //! call ([`limits_with_ceiling`], [`limits_for`]), parsing and refusals as tool errors
-//! ([`parse`], [`refused`]), the contract §3 row result ([`rowset_json`]), and
-//! [`truncate_for_message`] for echoing caller text in errors.
-
-use serde_json::{Value, json};
+//! ([`parse`], [`refused`]), and [`truncate_for_message`] for echoing caller text in errors.
+//! (The contract §3 row result is [`crate::mcp::results::RowResult`].)
 
 use crate::db::cost::Ceiling;
-use crate::db::executor::{Limits, RowSet, Truncation};
+use crate::db::executor::Limits;
 use crate::error::ToolError;
 use crate::safety::classify::{self, Parsed};
 use crate::state::AppState;
@@ -75,60 +73,4 @@ pub(crate) fn refused(r: classify::Refusal) -> ToolError {
         }
         _ => ToolError::PolicyDenied(r.reason),
     }
-}
-
-/// The contract §3 row result.
-pub(crate) fn rowset_json(r: &RowSet, limits: &Limits) -> Value {
-    let mut o = json!({
-        "columns": r.columns,
-        "rows": r.rows,
-        "row_count": r.rows.len(),
-        "truncated": r.truncated.is_some(),
-        "command": r.command,
-        "rows_affected": r.rows_affected,
-        "duration_ms": r.duration_ms,
-    });
-    if let Some(t) = r.truncated {
-        o["truncated_by"] = json!(match t {
-            Truncation::Rows => "max_rows",
-            Truncation::Bytes | Truncation::Value { .. } => "max_result_bytes",
-        });
-    }
-    match r.truncated {
-        Some(Truncation::Rows) => {
-            o["hint"] = json!(format!(
-                "result truncated at {} rows (max_rows); narrow it with WHERE, aggregate it, or \
-                 page with ORDER BY … LIMIT/OFFSET",
-                limits.max_rows
-            ));
-        }
-        Some(Truncation::Bytes) => {
-            o["hint"] = json!(format!(
-                "result truncated at {} bytes (max_result_bytes) after {} rows; select fewer or \
-                 narrower columns (e.g. left(col, 200)), or page with ORDER BY … LIMIT/OFFSET",
-                limits.max_bytes,
-                r.rows.len()
-            ));
-        }
-        Some(Truncation::Value {
-            column,
-            whole_bytes,
-        }) => {
-            let name = r
-                .columns
-                .get(column)
-                .map(|c| truncate_for_message(&c.name))
-                .unwrap_or_default();
-            o["hint"] = json!(format!(
-                "the first row alone is larger than {} bytes (max_result_bytes): the value of \
-                 column {name:?} ({whole_bytes} bytes) was cut to its first part (a json value \
-                 becomes the start of its text), and the result ends there; read the value in \
-                 pieces with substring(col from 1 for 100000) or left(col, n), or select its \
-                 length(col) first",
-                limits.max_bytes
-            ));
-        }
-        None => {}
-    }
-    o
 }

@@ -1,8 +1,9 @@
 //! `pg_query fetch` and `close_cursor`, and the continuation of a truncated `read` into a
 //! cursor (contract §8 "Continuation cursors"). The cursors themselves live in
-//! [`crate::db::cursors`]; this is the tool side: results, hints, sessions.
+//! [`crate::db::cursors`]; this is the tool side: results (typed [`RowResult`] pages with their
+//! `next_cursor` and hint), sessions.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::caller::Caller;
 use crate::db::cursors::{self, Cursors, Home};
@@ -11,32 +12,33 @@ use crate::db::run::cursor::{declare, fetch_page};
 use crate::db::run::under_savepoint;
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
-use crate::mcp::common::{limits_for, rowset_json};
+use crate::mcp::common::limits_for;
 use crate::mcp::query::QueryArgs;
+use crate::mcp::results::{CursorClosed, QueryResult, RowResult};
 use crate::state::AppState;
 
 /// The row result of a page, with `next_cursor` (and a hint naming it) while rows remain.
-fn page_json(rows: &RowSet, limits: &Limits, next: Option<String>, ttl_s: u64) -> Value {
-    let mut out = rowset_json(rows, limits);
+fn page(rows: RowSet, limits: &Limits, next: Option<String>, ttl_s: u64) -> RowResult {
+    let mut out = RowResult::new(rows, limits);
     if let Some(next) = next {
         let more = format!(
             "more rows: pg_query fetch with cursor: next_cursor (same snapshot; closed after \
              {ttl_s}s idle, close_cursor when done)"
         );
-        out["hint"] = match out["hint"].as_str() {
-            Some(h) => json!(format!("{h}. Or, for the {more}")),
-            None => json!(more),
-        };
-        out["next_cursor"] = json!(next);
+        out.hint = Some(match out.hint {
+            Some(h) => format!("{h}. Or, for the {more}"),
+            None => more,
+        });
+        out.next_cursor = Some(next);
     }
     out
 }
 
 /// A truncated first page returned without a cursor, saying why.
-fn without_cursor(first: &RowSet, limits: &Limits, why: &str) -> Value {
-    let mut out = rowset_json(first, limits);
-    let hint = out["hint"].as_str().unwrap_or_default().to_owned();
-    out["hint"] = json!(format!("{hint}. No next_cursor: {why}"));
+fn without_cursor(first: RowSet, limits: &Limits, why: &str) -> RowResult {
+    let mut out = RowResult::new(first, limits);
+    let hint = out.hint.unwrap_or_default();
+    out.hint = Some(format!("{hint}. No next_cursor: {why}"));
     out
 }
 
@@ -68,13 +70,13 @@ pub(crate) async fn continue_pooled(
     params: &[Value],
     limits: &Limits,
     first: RowSet,
-) -> Value {
+) -> RowResult {
     if first.truncated.is_none() {
-        return rowset_json(&first, limits);
+        return RowResult::new(first, limits);
     }
     let cursors = state.sessions.cursors();
     let Some(res) = cursors.reserve(&caller.owner) else {
-        return without_cursor(&first, limits, &cap_reached(cursors));
+        return without_cursor(first, limits, &cap_reached(cursors));
     };
     // The statement runs again under the cursor's snapshot, so that the first page and the
     // later ones are one consistent result.
@@ -89,11 +91,11 @@ pub(crate) async fn continue_pooled(
         )
         .await
     {
-        Ok((rows, next)) => page_json(&rows, limits, next, cursors.ttl().as_secs()),
+        Ok((rows, next)) => page(rows, limits, next, cursors.ttl().as_secs()),
         Err(e) => {
             tracing::warn!(error = %e, "could not open a continuation cursor");
             without_cursor(
-                &first,
+                first,
                 limits,
                 &format!("a cursor could not be opened ({}); retry", e.category()),
             )
@@ -110,14 +112,14 @@ pub(crate) async fn continue_in_session(
     read: ReadCall<'_>,
     limits: &Limits,
     first: RowSet,
-) -> Result<Value, ToolError> {
+) -> Result<RowResult, ToolError> {
     let ReadCall { sql, st, params } = read;
     if first.truncated.is_none() {
-        return Ok(rowset_json(&first, limits));
+        return Ok(RowResult::new(first, limits));
     }
     let cursors = state.sessions.cursors();
     let Some(res) = cursors.reserve(&caller.owner) else {
-        return Ok(without_cursor(&first, limits, &cap_reached(cursors)));
+        return Ok(without_cursor(first, limits, &cap_reached(cursors)));
     };
     let name = Cursors::new_name()?;
     // Declared under a savepoint that is kept (a failing DECLARE leaves the session as it
@@ -134,7 +136,7 @@ pub(crate) async fn continue_in_session(
     .await?;
     if !more {
         close_in_session(g, &name).await;
-        return Ok(page_json(&rows, limits, None, 0));
+        return Ok(page(rows, limits, None, 0));
     }
     let session_id = g.slot().id.clone();
     let id = cursors.register_in_session(
@@ -145,7 +147,7 @@ pub(crate) async fn continue_in_session(
         st.command.clone(),
         delivered,
     )?;
-    Ok(page_json(&rows, limits, Some(id), cursors.ttl().as_secs()))
+    Ok(page(rows, limits, Some(id), cursors.ttl().as_secs()))
 }
 
 /// `CLOSE` a session cursor; a failure (already gone) changes nothing in the session.
@@ -176,7 +178,7 @@ pub(crate) async fn fetch(
     state: &AppState,
     caller: &Caller,
     args: &QueryArgs,
-) -> Result<Value, ToolError> {
+) -> Result<QueryResult, ToolError> {
     let id = need_cursor(args)?;
     let limits = limits_for(state, args.max_rows)?;
     let cursors = state.sessions.cursors();
@@ -185,7 +187,7 @@ pub(crate) async fn fetch(
     match c.home.clone() {
         Home::Dedicated => {
             let (rows, next) = cursors.fetch_dedicated(id, c, &limits).await?;
-            Ok(page_json(&rows, &limits, next, ttl.as_secs()))
+            Ok(page(rows, &limits, next, ttl.as_secs()).into())
         }
         Home::Session(sid) => {
             let mut g = match state.sessions.acquire(&caller.owner, &sid).await {
@@ -203,22 +205,21 @@ pub(crate) async fn fetch(
                 fetch_page(conn, &name, &command, &mut delivered, &limits).await
             })
             .await;
-            let mut out = match res {
+            let out = match res {
                 Ok((rows, true)) => {
                     let next = cursors.reinsert(c, delivered)?;
-                    page_json(&rows, &limits, Some(next), ttl.as_secs())
+                    page(rows, &limits, Some(next), ttl.as_secs())
                 }
                 Ok((rows, false)) => {
                     close_in_session(&mut g, &name).await;
-                    page_json(&rows, &limits, None, 0)
+                    page(rows, &limits, None, 0)
                 }
                 // invalid_cursor_name: the session rolled back to a savepoint taken before
                 // the cursor was declared, which closed it.
                 Err(e) if e.sqlstate() == Some("34000") => return Err(cursors::not_found(id, ttl)),
                 Err(e) => return Err(e),
             };
-            out["session"] = g.view();
-            Ok(out)
+            Ok(QueryResult::from(out).in_session(g.view()))
         }
     }
 }
@@ -228,7 +229,7 @@ pub(crate) async fn close(
     state: &AppState,
     caller: &Caller,
     args: &QueryArgs,
-) -> Result<Value, ToolError> {
+) -> Result<QueryResult, ToolError> {
     let id = need_cursor(args)?;
     let cursors = state.sessions.cursors();
     let c = cursors.close(&caller.owner, id).await?;
@@ -237,5 +238,64 @@ pub(crate) async fn close(
     {
         close_in_session(&mut g, &c.name).await;
     }
-    Ok(json!({"cursor": id, "closed": true}))
+    Ok(QueryResult::CursorClosed(CursorClosed {
+        cursor: id.to_owned(),
+        closed: true,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::cost::Ceiling;
+    use crate::db::executor::Truncation;
+
+    fn first_page(truncated: Option<Truncation>) -> RowSet {
+        RowSet {
+            columns: vec![],
+            rows: vec![vec![serde_json::json!(1)]],
+            truncated,
+            rows_affected: None,
+            command: "SELECT".into(),
+            duration_ms: 0.2,
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_rows: 1,
+            max_bytes: 1000,
+            statement_timeout: std::time::Duration::from_secs(30),
+            lock_timeout: std::time::Duration::from_secs(5),
+            fresh_statements: false,
+            ceiling: Ceiling::default(),
+        }
+    }
+
+    #[test]
+    fn a_page_with_more_rows_names_its_cursor_after_the_truncation_hint() {
+        let p = page(
+            first_page(Some(Truncation::Rows)),
+            &limits(),
+            Some("cur_1".into()),
+            60,
+        );
+        assert_eq!(p.next_cursor.as_deref(), Some("cur_1"));
+        let hint = p.hint.unwrap();
+        assert!(hint.starts_with("result truncated at 1 rows"), "{hint}");
+        assert!(
+            hint.contains(". Or, for the more rows: pg_query fetch"),
+            "{hint}"
+        );
+        assert!(hint.contains("closed after 60s idle"), "{hint}");
+        let last = page(first_page(None), &limits(), None, 0);
+        assert!(last.hint.is_none() && last.next_cursor.is_none());
+    }
+
+    #[test]
+    fn a_truncated_read_without_a_cursor_says_why() {
+        let r = without_cursor(first_page(Some(Truncation::Rows)), &limits(), "the cap");
+        assert!(r.next_cursor.is_none());
+        assert!(r.hint.unwrap().ends_with(". No next_cursor: the cap"));
+    }
 }

@@ -1,5 +1,7 @@
 //! The MCP server handler: identity and instructions, the tool list with flat input schemas and
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
+//! The tools return a typed [`render::Outcome`]; `call_tool` reads the truncation from it, then
+//! turns it into JSON once for the audit log and the rendered result.
 
 pub mod admin;
 pub(crate) mod catalog;
@@ -13,8 +15,9 @@ pub mod progress;
 pub mod prompts;
 pub mod query;
 pub mod read;
-mod render;
+pub(crate) mod render;
 pub mod resources;
+pub(crate) mod results;
 pub mod schema;
 pub(crate) mod support;
 pub mod tools;
@@ -36,7 +39,7 @@ use serde_json::Value;
 use crate::caller::{Caller, digest};
 use crate::error::ToolError;
 use crate::state::AppState;
-use render::{failure, success};
+use render::{CutShort, Outcome, failure, success};
 
 /// Short instructions sent at initialize / discover.
 const INSTRUCTIONS: &str = "ColdQuery gives safe access to one PostgreSQL database through \
@@ -141,7 +144,7 @@ impl ColdQueryServer {
         context: &RequestContext<RoleServer>,
         tool: &str,
         action: &str,
-        value: &Value,
+        cut: CutShort,
     ) {
         let wanted = context
             .meta
@@ -153,9 +156,9 @@ impl ColdQueryServer {
         }
         let data = serde_json::json!({
             "message": format!("{tool} {action}: the result was truncated"),
-            "truncated_by": value.get("truncated_by"),
-            "row_count": value.get("row_count"),
-            "hint": value.get("hint"),
+            "truncated_by": cut.truncated_by,
+            "row_count": cut.row_count,
+            "hint": cut.hint,
         });
         let param = rmcp::model::LoggingMessageNotificationParam::new(
             rmcp::model::LoggingLevel::Warning,
@@ -190,7 +193,7 @@ impl ColdQueryServer {
         caller: &Caller,
         args: Value,
         ask: confirm::Ask<'_>,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<Outcome, ToolError> {
         let (tool, args) = if tool == "pg_read" {
             read::route(args)?
         } else {
@@ -218,11 +221,21 @@ impl ColdQueryServer {
         let mut args = args;
         confirm::check(&self.state, caller, tool, &mut args, ask).await?;
         match tool {
-            "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?).await,
-            "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?).await,
-            "pg_admin" => admin::call(&self.state, caller, parse_args(tool, args)?).await,
-            "pg_tx" => tx::call(&self.state, caller, parse_args(tool, args)?).await,
-            "pg_monitor" => monitor::call(&self.state, caller, parse_args(tool, args)?).await,
+            "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?)
+                .await
+                .map(Into::into),
+            "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?)
+                .await
+                .map(Into::into),
+            "pg_admin" => admin::call(&self.state, caller, parse_args(tool, args)?)
+                .await
+                .map(Into::into),
+            "pg_tx" => tx::call(&self.state, caller, parse_args(tool, args)?)
+                .await
+                .map(Into::into),
+            "pg_monitor" => monitor::call(&self.state, caller, parse_args(tool, args)?)
+                .await
+                .map(Into::into),
             _ => unreachable!("tool names are checked before dispatch"),
         }
     }
@@ -488,6 +501,10 @@ impl ServerHandler for ColdQueryServer {
                 .hints(&caller.owner, session_arg.as_deref())
         };
         let elapsed = started.elapsed();
+        // Read from the typed result what the metrics and the warning need; then it becomes
+        // JSON, once, for the audit row and the rendered result.
+        let cut = outcome.as_ref().ok().and_then(Outcome::cut_short);
+        let outcome = outcome.map(|o| o.into_json(&hints));
         if let Some(args) = audit_args {
             // Written on the audit pool, outside any transaction of the caller's: a rollback
             // cannot erase it.
@@ -513,8 +530,11 @@ impl ServerHandler for ColdQueryServer {
                     "coldquery_tool_calls_total",
                     &[("tool", &tool), ("action", action_label), ("outcome", "ok")],
                 );
-                if let Some(reason) = value.get("truncated_by").and_then(Value::as_str) {
-                    metrics.inc("coldquery_truncated_results_total", &[("reason", reason)]);
+                if let Some(reason) = cut.as_ref().and_then(|c| c.truncated_by) {
+                    metrics.inc(
+                        "coldquery_truncated_results_total",
+                        &[("reason", reason.as_str())],
+                    );
                 }
                 tracing::info!(
                     request_id = %context.id,
@@ -527,12 +547,8 @@ impl ServerHandler for ColdQueryServer {
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
-                if value["truncated"] == Value::Bool(true) {
-                    self.warn(&context, &tool, action_label, &value).await;
-                }
-                let mut value = value;
-                if !hints.is_empty() {
-                    value["hints"] = Value::Array(hints);
+                if let Some(cut) = cut {
+                    self.warn(&context, &tool, action_label, cut).await;
                 }
                 success(value)
             }
@@ -568,13 +584,7 @@ impl ServerHandler for ColdQueryServer {
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call failed"
                 );
-                let mut r = failure(&e);
-                if !hints.is_empty()
-                    && let Some(Value::Object(o)) = r.structured_content.as_mut()
-                {
-                    o.insert("hints".into(), Value::Array(hints));
-                }
-                r
+                failure(&e, &hints)
             }
         };
         Ok(result.into())

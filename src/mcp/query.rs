@@ -1,17 +1,18 @@
 //! The `pg_query` tool: `read`, `write`, `explain` and `transaction`, with default-deny for
-//! writes, `dry_run`, bound `params` and `max_rows` (contract §2, §3).
+//! writes, `dry_run`, bound `params` and `max_rows` (contract §2, §3). Each returns a typed
+//! [`QueryResult`] (the structs are in [`crate::mcp::results`]).
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::caller::Caller;
-use crate::db::cost::Ceiling;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::db::run::{self, End, Pooled, bounded};
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
-use crate::mcp::common::{limits_with_ceiling, rowset_json};
+use crate::mcp::common::limits_with_ceiling;
 use crate::mcp::gate::{authorize, authorize_operations};
+use crate::mcp::results::{ExplainResult, PlanSummary, QueryResult, RowResult, TransactionResult};
 use crate::safety::classify::{ExplainTarget, Parsed, StatementClass};
 use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
@@ -71,7 +72,11 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// Run one `pg_query` call. Returns the structured result.
-pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<Value, ToolError> {
+pub(crate) async fn call(
+    state: &AppState,
+    caller: &Caller,
+    args: QueryArgs,
+) -> Result<QueryResult, ToolError> {
     let limits = limits_with_ceiling(state, args.max_rows, args.max_cost)?;
     if !ACTIONS.contains(&args.action.as_str()) {
         return Err(ToolError::InvalidInput(format!(
@@ -88,18 +93,21 @@ pub async fn call(state: &AppState, caller: &Caller, args: QueryArgs) -> Result<
     }
     if let Some(id) = args.session_id.as_deref() {
         let mut g = state.sessions.acquire(&caller.owner, id).await?;
-        let mut out = bounded(&mut g, async |g| {
+        let out = bounded(&mut g, async |g| {
             in_session(state, caller, g, &args, &limits).await
         })
         .await?;
-        out["session"] = g.view();
-        return Ok(out);
+        return Ok(out.in_session(g.view()));
     }
     match args.action.as_str() {
-        "read" => read(state, caller, &args, &limits).await,
-        "write" => write(state, caller, &args, &limits).await,
-        "explain" => explain(state, caller, &args, &limits).await,
-        "transaction" => transaction(state, caller, &args, &limits).await,
+        "read" => read(state, caller, &args, &limits).await.map(Into::into),
+        "write" => write(state, caller, &args, &limits).await.map(Into::into),
+        "explain" => explain(state, caller, &args, &limits)
+            .await
+            .map(QueryResult::Explain),
+        "transaction" => transaction(state, caller, &args, &limits)
+            .await
+            .map(QueryResult::Transaction),
         other => Err(ToolError::InvalidInput(format!(
             "unknown action {:?} for pg_query; use one of: {}",
             truncate_for_message(other),
@@ -123,7 +131,7 @@ async fn read(
     caller: &Caller,
     args: &QueryArgs,
     limits: &Limits,
-) -> Result<Value, ToolError> {
+) -> Result<RowResult, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     let plan = authorize(state, Action::Read, &parsed, authority(args, false)).await?;
@@ -161,7 +169,7 @@ async fn write(
     caller: &Caller,
     args: &QueryArgs,
     limits: &Limits,
-) -> Result<Value, ToolError> {
+) -> Result<RowResult, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     let plan = authorize(state, Action::Write, &parsed, authority(args, false)).await?;
@@ -181,15 +189,16 @@ async fn write(
         .await
     })
     .await?;
-    let mut out = rowset_json(&rows, limits);
+    let mut out = RowResult::new(rows, limits);
     if dry_run {
-        out["dry_run"] = json!(true);
-        out["hint"] = json!(
+        out.dry_run = true;
+        out.hint = Some(
             "dry run: the statement ran and was rolled back; nothing changed. Repeat with \
              autocommit: true (and without dry_run) to apply it"
+                .into(),
         );
     }
-    out["committed"] = json!(committed);
+    out.committed = Some(committed);
     Ok(out)
 }
 
@@ -221,7 +230,11 @@ fn explain_limits(limits: &Limits) -> Limits {
     }
 }
 
-fn explain_json(rows: RowSet, analyze: bool, rolled_back: bool) -> Result<Value, ToolError> {
+fn explain_result(
+    rows: RowSet,
+    analyze: bool,
+    rolled_back: bool,
+) -> Result<ExplainResult, ToolError> {
     // A plan is one JSON value: cut, it would be neither JSON nor a plan. Say so truthfully.
     match rows.truncated {
         Some(Truncation::Value { whole_bytes, .. }) => {
@@ -251,13 +264,14 @@ fn explain_json(rows: RowSet, analyze: bool, rolled_back: bool) -> Result<Value,
         Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
         v => v,
     };
-    Ok(json!({
-        "summary": summarize_plan(&plan, analyze),
-        "plan": plan,
-        "analyzed": analyze,
-        "rolled_back": rolled_back,
-        "duration_ms": rows.duration_ms,
-    }))
+    Ok(ExplainResult {
+        summary: PlanSummary::of(&plan, analyze),
+        plan,
+        analyzed: analyze,
+        rolled_back,
+        duration_ms: rows.duration_ms,
+        session: None,
+    })
 }
 
 async fn explain(
@@ -265,7 +279,7 @@ async fn explain(
     caller: &Caller,
     args: &QueryArgs,
     limits: &Limits,
-) -> Result<Value, ToolError> {
+) -> Result<ExplainResult, ToolError> {
     let sql = require_sql(args)?;
     let parsed = parse(sql)?;
     let analyze = args.analyze.unwrap_or(false);
@@ -295,77 +309,10 @@ async fn explain(
         .await
     })
     .await?;
-    let mut out = explain_json(rows, analyze, analyze && target == ExplainTarget::Write)?;
-    with_ceiling(&mut out, &limits.ceiling);
-    Ok(out)
-}
-
-/// `explain` reports the cost ceiling beside the plan's cost, and whether the statement as
-/// explained is over it (a read runs with the row cap's LIMIT, which can make it cheaper).
-pub(crate) fn with_ceiling(out: &mut Value, ceiling: &Ceiling) {
-    if !ceiling.is_set() {
-        return;
-    }
-    let top = &out["plan"][0]["Plan"];
-    let cost = top["Total Cost"].as_f64().unwrap_or(0.0);
-    let rows = crate::db::cost::estimated_rows(top);
-    let s = &mut out["summary"];
-    s["ceiling"] = ceiling.to_json();
-    s["over_ceiling"] = json!(ceiling.exceeded_by(cost, rows));
-}
-
-/// The headline numbers of an EXPLAIN (FORMAT JSON) plan and its top nodes.
-pub fn summarize_plan(plan: &Value, analyzed: bool) -> Value {
-    let root = plan.get(0).unwrap_or(plan);
-    let top = root.get("Plan").cloned().unwrap_or(Value::Null);
-    let mut s = Map::new();
-    s.insert(
-        "total_cost".into(),
-        top.get("Total Cost").cloned().unwrap_or(Value::Null),
-    );
-    s.insert(
-        "plan_rows".into(),
-        top.get("Plan Rows").cloned().unwrap_or(Value::Null),
-    );
-    if analyzed {
-        let ms = root
-            .get("Execution Time")
-            .or_else(|| top.get("Actual Total Time"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        s.insert("actual_total_ms".into(), ms);
-        s.insert(
-            "actual_rows".into(),
-            top.get("Actual Rows").cloned().unwrap_or(Value::Null),
-        );
-    }
-    // Breadth-first over the plan tree: the first few nodes are where the cost is decided.
-    let mut nodes = Vec::new();
-    let mut queue = std::collections::VecDeque::from([top]);
-    while let Some(n) = queue.pop_front() {
-        if nodes.len() >= 5 {
-            break;
-        }
-        let Some(kind) = n.get("Node Type").and_then(Value::as_str) else {
-            continue;
-        };
-        let mut label = kind.to_owned();
-        if let Some(rel) = n.get("Relation Name").and_then(Value::as_str) {
-            label.push_str(&format!(" on {rel}"));
-        }
-        if let Some(idx) = n.get("Index Name").and_then(Value::as_str) {
-            label.push_str(&format!(" using {idx}"));
-        }
-        if let Some(c) = n.get("Total Cost") {
-            label.push_str(&format!(" (cost {c})"));
-        }
-        nodes.push(Value::String(label));
-        if let Some(children) = n.get("Plans").and_then(Value::as_array) {
-            queue.extend(children.iter().cloned());
-        }
-    }
-    s.insert("top_nodes".into(), Value::Array(nodes));
-    Value::Object(s)
+    Ok(
+        explain_result(rows, analyze, analyze && target == ExplainTarget::Write)?
+            .with_ceiling(&limits.ceiling),
+    )
 }
 
 /// Validate `operations`, then parse each and ask the policy before anything runs (a refusal
@@ -412,7 +359,7 @@ async fn run_operations(
     ops: &[Operation],
     parsed: &[Parsed],
     limits: &Limits,
-) -> Result<Vec<Value>, (usize, ToolError)> {
+) -> Result<Vec<RowResult>, (usize, ToolError)> {
     let mut results = Vec::with_capacity(ops.len());
     // One byte budget for the whole result, so many operations cannot add up past 1 MiB.
     let mut budget = limits.max_bytes;
@@ -430,10 +377,9 @@ async fn run_operations(
         let rows = run_statement(conn, &op.sql, &st, &op.params, &op_limits, mode)
             .await
             .map_err(|e| (i, e))?;
-        let v = rowset_json(&rows, &op_limits);
         budget =
-            budget.saturating_sub(serde_json::to_vec(&v["rows"]).map(|b| b.len()).unwrap_or(0));
-        results.push(v);
+            budget.saturating_sub(serde_json::to_vec(&rows.rows).map(|b| b.len()).unwrap_or(0));
+        results.push(RowResult::new(rows, &op_limits));
     }
     Ok(results)
 }
@@ -443,7 +389,7 @@ async fn transaction(
     caller: &Caller,
     args: &QueryArgs,
     limits: &Limits,
-) -> Result<Value, ToolError> {
+) -> Result<TransactionResult, ToolError> {
     let (ops, parsed, plan) = prepare_operations(state, args, false).await?;
     let dry_run = args.dry_run.unwrap_or(false);
     let parsed = &parsed;
@@ -462,11 +408,13 @@ async fn transaction(
         .await
     })
     .await?;
-    let mut out = json!({ "committed": committed, "results": results });
-    if dry_run {
-        out["dry_run"] = json!(true);
-    }
-    Ok(out)
+    Ok(TransactionResult {
+        committed,
+        applied_to_session: None,
+        results,
+        dry_run,
+        session: None,
+    })
 }
 
 /// pg_query inside a pg_tx session.
@@ -476,7 +424,7 @@ async fn in_session(
     g: &mut SessionGuard,
     args: &QueryArgs,
     limits: &Limits,
-) -> Result<Value, ToolError> {
+) -> Result<QueryResult, ToolError> {
     let params = args.params.clone().unwrap_or_default();
     match args.action.as_str() {
         "read" => {
@@ -503,6 +451,7 @@ async fn in_session(
                 rows,
             )
             .await
+            .map(Into::into)
         }
         "write" => {
             let sql = require_sql(args)?;
@@ -514,9 +463,9 @@ async fn in_session(
                     run_statement(c, sql, &st, &params, limits, RowMode::Write).await
                 })
                 .await?;
-                let mut out = rowset_json(&rows, limits);
-                out["dry_run"] = json!(true);
-                return Ok(out);
+                let mut out = RowResult::new(rows, limits);
+                out.dry_run = true;
+                return Ok(out.into());
             }
             // Applied to the session's transaction; a failure there marks it failed (commit
             // will say it rolled back).
@@ -524,7 +473,7 @@ async fn in_session(
                 run_statement(c, sql, &st, &params, limits, RowMode::Write).await
             })
             .await?;
-            Ok(rowset_json(&rows, limits))
+            Ok(RowResult::new(rows, limits).into())
         }
         "explain" => {
             let sql = require_sql(args)?;
@@ -545,9 +494,8 @@ async fn in_session(
                 run_statement(c, sql, &st, &params, &one, RowMode::Verbatim).await
             })
             .await?;
-            let mut out = explain_json(rows, analyze, analyze && target == ExplainTarget::Write)?;
-            with_ceiling(&mut out, &limits.ceiling);
-            Ok(out)
+            let out = explain_result(rows, analyze, analyze && target == ExplainTarget::Write)?;
+            Ok(QueryResult::Explain(out.with_ceiling(&limits.ceiling)))
         }
         _ => {
             let (ops, parsed, _) = prepare_operations(state, args, true).await?;
@@ -560,12 +508,13 @@ async fn in_session(
                     .map_err(|(i, e)| e.at_operation(i))
             })
             .await?;
-            let mut out =
-                json!({ "committed": false, "applied_to_session": !dry_run, "results": results });
-            if dry_run {
-                out["dry_run"] = json!(true);
-            }
-            Ok(out)
+            Ok(QueryResult::Transaction(TransactionResult {
+                committed: false,
+                applied_to_session: Some(!dry_run),
+                results,
+                dry_run,
+                session: None,
+            }))
         }
     }
 }
@@ -573,26 +522,7 @@ async fn in_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plan_summary_reads_the_top_node_and_walks_children() {
-        let plan = json!([{
-            "Plan": {"Node Type": "Hash Join", "Total Cost": 42.5, "Plan Rows": 10,
-                     "Actual Rows": 9, "Actual Total Time": 1.2,
-                     "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t", "Total Cost": 20.0},
-                               {"Node Type": "Index Scan", "Relation Name": "u", "Index Name": "u_pkey"}]},
-            "Execution Time": 1.5
-        }]);
-        let s = summarize_plan(&plan, true);
-        assert_eq!(s["total_cost"], 42.5);
-        assert_eq!(s["plan_rows"], 10);
-        assert_eq!(s["actual_total_ms"], 1.5);
-        assert_eq!(s["actual_rows"], 9);
-        assert_eq!(s["top_nodes"][0], "Hash Join (cost 42.5)");
-        assert_eq!(s["top_nodes"][1], "Seq Scan on t (cost 20.0)");
-        assert_eq!(s["top_nodes"][2], "Index Scan on u using u_pkey");
-        assert!(summarize_plan(&plan, false).get("actual_rows").is_none());
-    }
+    use serde_json::json;
 
     #[test]
     fn unknown_fields_are_refused() {

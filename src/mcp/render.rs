@@ -1,15 +1,105 @@
 //! Rendering a tool's outcome as an MCP `CallToolResult`: a structured result with one compact
 //! text block, or an error with `isError: true` (contract §3), within the 1 MiB a message may
-//! carry.
+//! carry. The tools hand up a typed [`Outcome`]; this is where it becomes JSON, once
+//! ([`Outcome::into_json`]), after the boundary has read what it needs from the typed fields
+//! ([`Outcome::cut_short`]).
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 
+use crate::db::sessions::SessionHint;
 use crate::error::ToolError;
+use crate::mcp::results::{QueryResult, TruncatedBy};
+use crate::mcp::tx::TxResult;
 
 /// Largest tool result we send: default-configured SDK clients refuse messages over 1 MiB,
 /// and the JSON-RPC envelope and SSE framing need a few bytes of their own.
 pub(crate) const MAX_RESULT_MESSAGE: usize = 1024 * 1024 - 4096;
+
+/// What a tool call returned, before it is rendered.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// pg_query (and pg_read's query, explain, fetch, close_cursor).
+    Query(QueryResult),
+    /// pg_tx (and pg_read tx_list).
+    Tx(TxResult),
+    /// pg_schema, pg_admin, pg_monitor: data from catalog queries, shaped as they read it.
+    Catalog(Value),
+}
+
+impl From<QueryResult> for Outcome {
+    fn from(r: QueryResult) -> Self {
+        Outcome::Query(r)
+    }
+}
+
+impl From<TxResult> for Outcome {
+    fn from(r: TxResult) -> Self {
+        Outcome::Tx(r)
+    }
+}
+
+impl From<Value> for Outcome {
+    fn from(v: Value) -> Self {
+        Outcome::Catalog(v)
+    }
+}
+
+/// A result a cap cut short (`truncated: true`), as the truncation warning and the metrics
+/// describe it.
+#[derive(Debug, PartialEq)]
+pub(crate) struct CutShort {
+    /// Which cap (row results only).
+    pub(crate) truncated_by: Option<TruncatedBy>,
+    /// The rows it carries.
+    pub(crate) row_count: Option<Value>,
+    /// What to do about it.
+    pub(crate) hint: Option<Value>,
+}
+
+impl Outcome {
+    /// How the result was cut short, if it was.
+    pub(crate) fn cut_short(&self) -> Option<CutShort> {
+        match self {
+            Outcome::Query(QueryResult::Rows(r)) if r.truncated => Some(CutShort {
+                truncated_by: r.truncated_by,
+                row_count: Some(r.row_count.into()),
+                hint: r.hint.clone().map(Value::String),
+            }),
+            Outcome::Query(_) | Outcome::Tx(_) => None,
+            Outcome::Catalog(v) => (v["truncated"] == Value::Bool(true)).then(|| CutShort {
+                truncated_by: None,
+                row_count: v.get("row_count").cloned(),
+                hint: v.get("hint").cloned(),
+            }),
+        }
+    }
+
+    /// The result as JSON, with the reminders of the caller's other open sessions: the one
+    /// place a typed result is serialized.
+    pub(crate) fn into_json(self, hints: &[SessionHint]) -> Value {
+        let mut v = match self {
+            Outcome::Query(r) => r.into(),
+            Outcome::Tx(r) => serde_json::to_value(r)
+                .expect("results are plain data with string keys: they serialize"),
+            Outcome::Catalog(v) => v,
+        };
+        with_hints(&mut v, hints);
+        v
+    }
+}
+
+/// `hints` on a result (an error's too), when the caller holds other sessions.
+fn with_hints(v: &mut Value, hints: &[SessionHint]) {
+    if !hints.is_empty()
+        && let Value::Object(o) = v
+    {
+        o.insert(
+            "hints".into(),
+            serde_json::to_value(hints).expect("hints are plain data: they serialize"),
+        );
+    }
+}
 
 /// Render a structured result as a tool result: structuredContent plus one compact text block.
 /// A result that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent
@@ -26,18 +116,111 @@ pub(super) fn success(value: Value) -> CallToolResult {
         let size = crate::db::capped::json_size(&r);
         if size > MAX_RESULT_MESSAGE {
             tracing::warn!(size, text_len, "a tool result exceeded the message limit");
-            return failure(&ToolError::LimitExceeded(format!(
-                "the result would take {size} bytes, more than the 1 MiB a message may carry; \
-                 narrow the call (fewer rows or columns, a smaller part of the statement)"
-            )));
+            return failure(
+                &ToolError::LimitExceeded(format!(
+                    "the result would take {size} bytes, more than the 1 MiB a message may carry; \
+                     narrow the call (fewer rows or columns, a smaller part of the statement)"
+                )),
+                &[],
+            );
         }
     }
     r
 }
 
-/// Render an error as a tool result with `isError: true` (contract §3).
-pub(super) fn failure(e: &ToolError) -> CallToolResult {
+/// Render an error as a tool result with `isError: true` (contract §3), with `hints` as a
+/// result would have them.
+pub(super) fn failure(e: &ToolError, hints: &[SessionHint]) -> CallToolResult {
     let mut r = CallToolResult::error(vec![ContentBlock::text(e.to_text())]);
-    r.structured_content = Some(serde_json::json!({ "error": e.to_json() }));
+    let mut v = serde_json::json!({ "error": e.to_json() });
+    with_hints(&mut v, hints);
+    r.structured_content = Some(v);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::sessions::SessionState;
+    use crate::mcp::results::{CursorClosed, RowResult};
+    use serde_json::json;
+
+    fn hint() -> SessionHint {
+        SessionHint {
+            session_id: "tx_1".into(),
+            idle_s: 1,
+            expires_in_s: 299,
+            state: SessionState::Idle,
+            message: "session tx_1 is still open (idle); …".into(),
+        }
+    }
+
+    fn rows(truncated_by: Option<TruncatedBy>) -> RowResult {
+        RowResult {
+            columns: vec![],
+            rows: vec![vec![json!(1)]],
+            row_count: 1,
+            truncated: truncated_by.is_some(),
+            command: "SELECT".into(),
+            rows_affected: None,
+            duration_ms: 0.1,
+            truncated_by,
+            hint: truncated_by.map(|_| "narrow it".into()),
+            next_cursor: None,
+            dry_run: false,
+            committed: None,
+            session: None,
+        }
+    }
+
+    #[test]
+    fn hints_are_added_to_results_and_errors_only_when_there_are_some() {
+        let closed = || {
+            Outcome::Query(QueryResult::CursorClosed(CursorClosed {
+                cursor: "c".into(),
+                closed: true,
+            }))
+        };
+        assert_eq!(
+            closed().into_json(&[]),
+            json!({"cursor": "c", "closed": true})
+        );
+        let v = closed().into_json(&[hint()]);
+        assert_eq!(v["hints"][0]["session_id"], "tx_1");
+        assert_eq!(v["hints"][0]["state"], "idle");
+        let e = ToolError::InvalidInput("no".into());
+        let r = failure(&e, &[]);
+        assert!(r.structured_content.unwrap().get("hints").is_none());
+        let r = failure(&e, &[hint()]);
+        assert_eq!(
+            r.structured_content.unwrap()["hints"][0]["expires_in_s"],
+            299
+        );
+    }
+
+    #[test]
+    fn a_truncated_row_result_or_catalog_result_is_cut_short() {
+        assert_eq!(Outcome::Query(rows(None).into()).cut_short(), None);
+        assert_eq!(
+            Outcome::Query(rows(Some(TruncatedBy::MaxRows)).into()).cut_short(),
+            Some(CutShort {
+                truncated_by: Some(TruncatedBy::MaxRows),
+                row_count: Some(json!(1)),
+                hint: Some(json!("narrow it")),
+            })
+        );
+        let catalog = Outcome::Catalog(json!({"truncated": true, "hint": "page on"}));
+        assert_eq!(
+            catalog.cut_short(),
+            Some(CutShort {
+                truncated_by: None,
+                row_count: None,
+                hint: Some(json!("page on")),
+            })
+        );
+        assert_eq!(
+            Outcome::Catalog(json!({"truncated": false})).cut_short(),
+            None
+        );
+    }
 }

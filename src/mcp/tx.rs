@@ -1,12 +1,12 @@
 //! The `pg_tx` tool: transactions that span tool calls, on dedicated connections
-//! (`begin`, `commit`, `rollback`, `savepoint`, `release`, `rollback_to`, `list`).
+//! (`begin`, `commit`, `rollback`, `savepoint`, `release`, `rollback_to`, `list`), and its
+//! typed results ([`TxResult`]).
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
 use crate::db::run::session_simple;
-use crate::db::sessions::Isolation;
+use crate::db::sessions::{Isolation, SessionView};
 use crate::error::ToolError;
 use crate::safety::ident::Ident;
 use crate::state::AppState;
@@ -49,8 +49,74 @@ fn need_session(args: &TxArgs) -> Result<&str, ToolError> {
     })
 }
 
+/// The result of `pg_tx begin`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Begun {
+    /// The handle to pass as `session_id`.
+    pub(crate) session_id: String,
+    /// The new session.
+    pub(crate) session: SessionView,
+    /// Its isolation level.
+    pub(crate) isolation: Isolation,
+    /// A READ ONLY transaction.
+    pub(crate) read_only: bool,
+    /// How to use it and when it expires.
+    pub(crate) hint: String,
+}
+
+/// The result of `pg_tx commit` and `rollback`: the session is closed either way.
+#[derive(Debug, Serialize)]
+pub(crate) struct Finished {
+    /// The handle, now gone.
+    pub(crate) session_id: String,
+    /// PostgreSQL committed.
+    pub(crate) committed: bool,
+    /// `!committed`.
+    pub(crate) rolled_back: bool,
+    /// The same, in words.
+    pub(crate) message: &'static str,
+}
+
+/// The result of `pg_tx savepoint`, `release` and `rollback_to`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SavepointDone {
+    /// The session.
+    pub(crate) session_id: String,
+    /// The savepoint, as validated.
+    pub(crate) savepoint_name: String,
+    /// The action that was done.
+    pub(crate) done: String,
+    /// The session after it.
+    pub(crate) session: SessionView,
+}
+
+/// The result of `pg_tx list`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listed {
+    /// The caller's open sessions, oldest first, each with its detail.
+    pub(crate) sessions: Vec<SessionView>,
+}
+
+/// What one `pg_tx` call returns.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum TxResult {
+    /// begin.
+    Begun(Begun),
+    /// commit, rollback.
+    Finished(Finished),
+    /// savepoint, release, rollback_to.
+    Savepoint(SavepointDone),
+    /// list.
+    Listed(Listed),
+}
+
 /// Run one `pg_tx` call.
-pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Value, ToolError> {
+pub(crate) async fn call(
+    state: &AppState,
+    caller: &Caller,
+    args: TxArgs,
+) -> Result<TxResult, ToolError> {
     let sessions = &state.sessions;
     match args.action.as_str() {
         "begin" => {
@@ -59,7 +125,7 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                 None => Isolation::ReadCommitted,
             };
             let read_only = args.read_only.unwrap_or(false);
-            let v = sessions
+            let view = sessions
                 .begin(
                     &caller.owner,
                     caller.mcp_session.as_deref(),
@@ -68,12 +134,12 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                     caller.role(),
                 )
                 .await?;
-            Ok(json!({
-                "session_id": v["id"],
-                "session": {"id": v["id"], "expires_in_s": v["expires_in_s"], "state": v["state"]},
-                "isolation": isolation.name(),
-                "read_only": read_only,
-                "hint": format!(
+            Ok(TxResult::Begun(Begun {
+                session_id: view.id.clone(),
+                session: view,
+                isolation,
+                read_only,
+                hint: format!(
                     "pass session_id to pg_query (and pg_schema/pg_admin) to work inside this \
                      transaction; finish with pg_tx commit or rollback. It is rolled back after {}s idle.",
                     sessions.ttl().as_secs()
@@ -85,11 +151,15 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
             let g = sessions.acquire(&caller.owner, id).await?;
             let commit = args.action == "commit";
             let committed = g.finish(commit).await?;
-            Ok(json!({
-                "session_id": id,
-                "committed": committed,
-                "rolled_back": !committed,
-                "message": if committed { "committed; the session is closed" } else { "rolled back; the session is closed" },
+            Ok(TxResult::Finished(Finished {
+                session_id: id.to_owned(),
+                committed,
+                rolled_back: !committed,
+                message: if committed {
+                    "committed; the session is closed"
+                } else {
+                    "rolled back; the session is closed"
+                },
             }))
         }
         "savepoint" | "release" | "rollback_to" => {
@@ -112,18 +182,113 @@ pub async fn call(state: &AppState, caller: &Caller, args: TxArgs) -> Result<Val
                 // Back to a point before the failure: the transaction is usable again.
                 g.clear_failure();
             }
-            Ok(json!({
-                "session_id": id,
-                "savepoint_name": name.as_str(),
-                "done": args.action,
-                "session": g.view(),
+            Ok(TxResult::Savepoint(SavepointDone {
+                session_id: id.to_owned(),
+                savepoint_name: name.as_str().to_owned(),
+                done: args.action.clone(),
+                session: g.view(),
             }))
         }
-        "list" => Ok(json!({ "sessions": sessions.list(&caller.owner) })),
+        "list" => Ok(TxResult::Listed(Listed {
+            sessions: sessions.list(&caller.owner),
+        })),
         other => Err(ToolError::InvalidInput(format!(
             "unknown action {:?} for pg_tx; use one of: {}",
             other.chars().take(64).collect::<String>(),
             ACTIONS.join(", ")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::sessions::{SessionDetail, SessionState};
+    use serde_json::json;
+
+    fn view() -> SessionView {
+        SessionView {
+            id: "tx_1".into(),
+            expires_in_s: 300,
+            state: SessionState::Idle,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn begin_returns_the_handle_its_view_isolation_and_a_hint() {
+        let v = serde_json::to_value(TxResult::Begun(Begun {
+            session_id: "tx_1".into(),
+            session: view(),
+            isolation: Isolation::Serializable,
+            read_only: true,
+            hint: "pass session_id".into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"session_id": "tx_1",
+                   "session": {"id": "tx_1", "expires_in_s": 300, "state": "idle"},
+                   "isolation": "serializable", "read_only": true, "hint": "pass session_id"})
+        );
+    }
+
+    #[test]
+    fn commit_and_rollback_say_which_happened() {
+        let v = serde_json::to_value(TxResult::Finished(Finished {
+            session_id: "tx_1".into(),
+            committed: false,
+            rolled_back: true,
+            message: "rolled back; the session is closed",
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"session_id": "tx_1", "committed": false, "rolled_back": true,
+                   "message": "rolled back; the session is closed"})
+        );
+    }
+
+    #[test]
+    fn a_savepoint_result_names_it_the_action_and_the_session() {
+        let v = serde_json::to_value(TxResult::Savepoint(SavepointDone {
+            session_id: "tx_1".into(),
+            savepoint_name: "before_update".into(),
+            done: "rollback_to".into(),
+            session: view(),
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"session_id": "tx_1", "savepoint_name": "before_update",
+                   "done": "rollback_to",
+                   "session": {"id": "tx_1", "expires_in_s": 300, "state": "idle"}})
+        );
+    }
+
+    #[test]
+    fn list_shows_each_session_with_its_detail() {
+        let detailed = SessionView {
+            detail: Some(SessionDetail {
+                age_s: 3,
+                idle_s: 1,
+                isolation: Isolation::ReadCommitted,
+                read_only: false,
+                statements: 2,
+            }),
+            ..view()
+        };
+        let v = serde_json::to_value(TxResult::Listed(Listed {
+            sessions: vec![detailed],
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"sessions": [{"id": "tx_1", "expires_in_s": 300, "state": "idle",
+                                 "age_s": 3, "idle_s": 1, "isolation": "read_committed",
+                                 "read_only": false, "statements": 2}]})
+        );
+        let empty = serde_json::to_value(TxResult::Listed(Listed { sessions: vec![] })).unwrap();
+        assert_eq!(empty, json!({"sessions": []}));
     }
 }

@@ -1,16 +1,16 @@
 //! [`SessionGuard`]: exclusive use of one session's connection for one call, the statement
 //! bookkeeping tools do through it (start/end, failure, deadline, loss), and the end of the
-//! session (COMMIT or ROLLBACK) in [`SessionGuard::finish`].
+//! session (COMMIT or ROLLBACK) in [`SessionGuard::finish`]. [`SessionGuard::view`] is the
+//! session as the call's result shows it (a typed [`SessionView`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::OwnedMutexGuard;
 
-use super::slot::describe;
+use super::slot::{SessionView, view};
 use super::tombstones::Tombstone;
 use super::{Sessions, Slot};
 use crate::db::run::guard::cancel_backend;
@@ -67,9 +67,8 @@ impl SessionGuard {
     }
 
     /// The session as results show it.
-    pub(crate) fn view(&self) -> Value {
-        let v = describe(&self.slot, self.sessions.inner.ttl);
-        json!({"id": v["id"], "expires_in_s": v["expires_in_s"], "state": v["state"]})
+    pub(crate) fn view(&self) -> SessionView {
+        view(&self.slot, self.sessions.inner.ttl)
     }
 
     /// A call on this session ran past its client-side deadline and was abandoned: cancel the

@@ -14,13 +14,16 @@ mod tombstones;
 
 pub use guard::SessionGuard;
 pub use slot::{Isolation, Slot};
+/// For tests elsewhere that build the views by hand.
+#[cfg(test)]
+pub(crate) use slot::{SessionDetail, SessionState};
+pub(crate) use slot::{SessionHint, SessionView};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection, PgConnection, Row};
 
@@ -30,7 +33,7 @@ use crate::db::roles::{self, Role};
 use crate::db::spares::{Spares, spare_was_dead};
 use crate::error::ToolError;
 use crate::metrics::Metrics;
-use slot::describe;
+use slot::{describe, hint, view};
 use tombstones::Tombstone;
 
 /// How long a second call on a busy handle waits for its turn before `session_busy`.
@@ -183,7 +186,7 @@ impl Sessions {
         isolation: Isolation,
         read_only: bool,
         role: Option<&Role>,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<SessionView, ToolError> {
         {
             // Count open and still-connecting sessions under one lock, so that a burst of
             // begins cannot overshoot either limit; refuse at once rather than queue.
@@ -213,7 +216,7 @@ impl Sessions {
             }
         }
         let slot = res?;
-        let view = describe(&slot, self.inner.ttl);
+        let view = view(&slot, self.inner.ttl);
         self.inner
             .map
             .lock()
@@ -422,7 +425,7 @@ impl Sessions {
     }
 
     /// The caller's open sessions.
-    pub(crate) fn list(&self, owner: &str) -> Vec<Value> {
+    pub(crate) fn list(&self, owner: &str) -> Vec<SessionView> {
         let map = self.inner.map.lock().expect("session map lock");
         let mut v: Vec<&Arc<Slot>> = map.values().filter(|s| s.owner == owner).collect();
         v.sort_by_key(|s| s.created);
@@ -430,23 +433,11 @@ impl Sessions {
     }
 
     /// Reminders of the caller's open sessions, for `hints` on every result.
-    pub(crate) fn hints(&self, owner: &str, except: Option<&str>) -> Vec<Value> {
+    pub(crate) fn hints(&self, owner: &str, except: Option<&str>) -> Vec<SessionHint> {
         let map = self.inner.map.lock().expect("session map lock");
         map.values()
             .filter(|s| s.owner == owner && Some(s.id.as_str()) != except)
-            .map(|s| {
-                let idle = s.idle();
-                json!({
-                    "session_id": s.id,
-                    "idle_s": idle.as_secs(),
-                    "expires_in_s": self.inner.ttl.saturating_sub(idle).as_secs(),
-                    "state": s.state(),
-                    "message": format!(
-                        "session {} is still open ({}); commit or rollback it with pg_tx when done",
-                        s.id, s.state()
-                    ),
-                })
-            })
+            .map(|s| hint(s, self.inner.ttl))
             .collect()
     }
 }

@@ -158,7 +158,7 @@ pub(super) async fn maintenance(
         })
         .await?;
         let mut out = maintenance_result(action, args, &target, &sql, table_stats, started);
-        out["session"] = g.view();
+        out["session"] = g.view().into();
         out["hint"] = json!(
             "ran inside the session's transaction; pg_tx commit keeps its effect (statistics, \
              rebuilt indexes), rollback undoes it"

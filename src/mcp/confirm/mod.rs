@@ -301,7 +301,9 @@ async fn preview(
     let run = match tool {
         "pg_query" => {
             let a = serde_json::from_value(dry).map_err(parse_err)?;
-            crate::mcp::query::call(state, caller, a).await
+            crate::mcp::query::call(state, caller, a)
+                .await
+                .map(Value::from)
         }
         _ => {
             let a = serde_json::from_value(dry).map_err(parse_err)?;

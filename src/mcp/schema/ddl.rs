@@ -88,7 +88,7 @@ pub(super) async fn ddl(
             in_transaction(&mut g, run_it).await?;
         }
         let mut out = ddl_result(&parsed, dry_run, false, started);
-        out["session"] = g.view();
+        out["session"] = g.view().into();
         if !dry_run {
             out["hint"] = json!(
                 "applied inside the session; it becomes permanent with pg_tx commit and is undone \
