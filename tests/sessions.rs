@@ -742,7 +742,7 @@ async fn a_cleanly_ended_session_gives_its_connection_back_reset_to_a_new_connec
     // Session B gets the same backend (the most recently given back comes first), reset.
     let b = begin(&c).await;
     assert_eq!(session_pid(&c, &b).await, pid, "the connection was reused");
-    assert_eq!(session_backends(&app).await, 1);
+    assert_eq!(app.session_backends().await, 1);
     assert_eq!(
         session_read(&c, &b, "SELECT to_regclass('pg_temp.scratch') IS NULL").await["rows"],
         json!([[true]]),
@@ -760,7 +760,7 @@ async fn a_cleanly_ended_session_gives_its_connection_back_reset_to_a_new_connec
         .await;
     // A quiet server keeps only the spares it wants: the extra one is closed after a second.
     wait_until("back to one spare", Duration::from_secs(10), async || {
-        spare_backends(&app).await == 1 && session_backends(&app).await == 0
+        spare_backends(&app).await == 1 && app.session_backends().await == 0
     })
     .await;
     c.close().await;
