@@ -354,6 +354,34 @@ pub fn get(name: &str) -> Option<&'static Tool> {
 mod tests {
     use super::*;
 
+    /// The input schemas of [`all`], in list order, as the fixture holds them.
+    fn input_schemas_text() -> String {
+        let schemas: Vec<Value> = all()
+            .iter()
+            .map(|t| json!({"name": t.name, "inputSchema": Value::Object((*t.input_schema).clone())}))
+            .collect();
+        serde_json::to_string_pretty(&schemas).expect("schemas serialize") + "\n"
+    }
+
+    /// The input schemas clients see, pinned byte for byte: a change to an argument type that
+    /// would change them shows up here, to be made deliberately (regenerate the fixture with
+    /// `COLDQUERY_WRITE_FIXTURE=1 cargo test --lib input_schemas`).
+    #[test]
+    fn input_schemas_equal_the_fixture_byte_for_byte() {
+        let got = input_schemas_text();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/mcp/testdata/input_schemas.json"
+        );
+        if std::env::var_os("COLDQUERY_WRITE_FIXTURE").is_some() {
+            // Compared on the next build, which includes the new file.
+            std::fs::write(path, &got).expect("write the fixture");
+            return;
+        }
+        let want = include_str!("testdata/input_schemas.json");
+        assert!(got == want, "input schemas differ from {path}:\n{got}");
+    }
+
     /// Every schema object in `v`, recursively.
     fn schemas<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
         match v {
