@@ -12,6 +12,7 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::Value;
 
+use crate::mcp::names::{AdminAction, QueryAction, ReadAction, SchemaAction, ToolAction, ToolName};
 use crate::state::AppState;
 
 /// How often an update is sent: often enough for a progress bar, rarely enough to cost nothing.
@@ -50,14 +51,12 @@ pub(crate) enum Kind {
 }
 
 /// Which calls report progress.
-pub(crate) fn kind_of(tool: &str, args: &Value) -> Option<Kind> {
-    let action = args.get("action").and_then(Value::as_str).unwrap_or("");
-    match (tool, action) {
-        ("pg_admin", "vacuum" | "analyze" | "reindex") => Some(Kind::Maintenance),
-        ("pg_schema", "create" | "alter") => Some(Kind::Maintenance),
-        ("pg_query", "read" | "explain" | "transaction") | ("pg_read", "query" | "explain") => {
-            Some(Kind::Read)
-        }
+pub(crate) fn kind_of(tool: ToolName, args: &Value) -> Option<Kind> {
+    match ToolAction::of(tool, args)? {
+        ToolAction::Admin(AdminAction::Vacuum | AdminAction::Analyze | AdminAction::Reindex)
+        | ToolAction::Schema(SchemaAction::Create | SchemaAction::Alter) => Some(Kind::Maintenance),
+        ToolAction::Query(QueryAction::Read | QueryAction::Explain | QueryAction::Transaction)
+        | ToolAction::Read(ReadAction::Query | ReadAction::Explain) => Some(Kind::Read),
         _ => None,
     }
 }

@@ -169,12 +169,13 @@ pub fn get(name: &str, arguments: Option<&JsonObject>) -> Result<GetPromptResult
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::names::ToolName;
     use crate::mcp::tools;
 
     /// Every `tool {json}` call written in `text`, parsed.
     fn calls_in(text: &str) -> Vec<(String, Value)> {
         let mut out = Vec::new();
-        for tool in tools::NAMES {
+        for tool in ToolName::NAMES {
             let needle = format!("{tool} {{");
             let mut from = 0;
             while let Some(at) = text[from..].find(&needle) {
@@ -209,8 +210,9 @@ mod tests {
                 );
             }
             let action = obj["action"].as_str().expect("action");
+            let tool_name = ToolName::parse(tool).expect("a tool");
             assert!(
-                tools::is_known_action(tool, action),
+                tools::is_known_action(tool_name, action),
                 "{tool}: unknown action {action}"
             );
         }
