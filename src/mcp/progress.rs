@@ -1,7 +1,8 @@
 //! `notifications/progress` for long calls that carry a `progressToken` (contract §8): VACUUM
 //! (FULL: `pg_stat_progress_cluster`), ANALYZE, REINDEX and CREATE INDEX report the figures PostgreSQL keeps in
 //! `pg_stat_progress_*`; long reads report the seconds elapsed. Each update also keeps a
-//! client's request timeout from firing on work that is still going.
+//! client's request timeout from firing on work that is still going. Which calls report is a
+//! match on the call's [`ToolAction`].
 //!
 //! The figures come from the newest ColdQuery backend of this database running that command;
 //! with two maintenance calls of the same kind at once, each sees the newer one's figures.

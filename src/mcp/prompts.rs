@@ -1,6 +1,7 @@
 //! MCP prompts (contract §7): `analyze_query_performance(sql)` and `debug_lock_contention()`,
 //! step-by-step plans written against the tools' real argument names, so that a model can
-//! follow them call by call.
+//! follow them call by call (a test checks each call's tool, action and arguments against the
+//! tool list).
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, Role};

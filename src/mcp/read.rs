@@ -2,10 +2,12 @@
 //! every read-only operation under one tool annotated `readOnlyHint: true`, so clients that
 //! approve read-only tools without asking (Claude Code plan mode, Codex) never interrupt a
 //! `SELECT`. Each action is translated into the owning tool's arguments and served by that
-//! tool's own code: there is one implementation of each operation, not two.
+//! tool's own code: there is one implementation of each operation, not two. The routes are a
+//! match on [`ReadAction`]; the input schema is derived from [`ReadArgs`].
 //!
 //! Also the server-wide read-only mode (`COLDQUERY_READ_ONLY`): [`read_only_refusal`] decides,
-//! before dispatch, which calls of the other tools would change something.
+//! before dispatch, which calls of the other tools would change something (a match on the
+//! call's [`ToolAction`]).
 
 use schemars::JsonSchema;
 use serde_json::{Map, Value};

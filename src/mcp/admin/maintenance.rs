@@ -1,5 +1,6 @@
 //! `pg_admin vacuum`/`analyze`/`reindex`: the statement built from keywords and catalog names
-//! only, run in a session or in autocommit, and the table's statistics after it.
+//! only (the keyword from the [`AdminAction`]), run in a session or in autocommit, and the
+//! table's statistics after it.
 
 use serde_json::{Value, json};
 

@@ -1,6 +1,7 @@
 //! Confirmation of destructive statements (contract §8): before a statement the policy marks
 //! destructive runs, the client's user is asked through MCP elicitation, or the call is
-//! refused with a one-time confirm token that approves exactly that call.
+//! refused with a one-time confirm token that approves exactly that call. Which calls can be
+//! destructive is a match on the call's [`ToolAction`].
 //!
 //! Tokens are HMAC-SHA256 over the caller (its ownership key), the tool and the call's
 //! canonical arguments (action, SQL text, params, session…; everything but `confirm`), with a

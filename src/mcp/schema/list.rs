@@ -1,4 +1,5 @@
-//! `pg_schema list`: one catalog query per target, all with the same parameters, paged.
+//! `pg_schema list`: one catalog query per target ([`SchemaTarget`]), all with the same
+//! parameters, paged.
 
 use serde_json::{Value, json};
 
