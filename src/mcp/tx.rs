@@ -13,8 +13,6 @@ use crate::mcp::names::{ActionArg, TxAction};
 use crate::safety::ident::Ident;
 use crate::state::AppState;
 
-// Where other tools found these before they moved to `db::run`.
-
 /// Arguments of `pg_tx`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
