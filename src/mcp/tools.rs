@@ -139,18 +139,15 @@ fn compact(schema: &mut Value) {
 /// anyway): drop the `null` alternative schemars adds, so no type array or `anyOf` remains.
 fn not_nullable(s: &mut Map<String, Value>) {
     let is_null = |v: &Value| v.get("type") == Some(&json!("null"));
-    if let Some(Value::Array(alternatives)) = s.get("anyOf")
-        && alternatives.len() == 2
-        && alternatives.iter().any(is_null)
+    let or_null =
+        matches!(s.get("anyOf"), Some(Value::Array(a)) if a.len() == 2 && a.iter().any(is_null));
+    if or_null
+        && let Some(Value::Array(alternatives)) = s.remove("anyOf")
+        && let Some(Value::Object(inner)) = alternatives.into_iter().find(|v| !is_null(v))
     {
-        let Some(Value::Array(alternatives)) = s.remove("anyOf") else {
-            unreachable!("just matched")
-        };
-        if let Some(Value::Object(inner)) = alternatives.into_iter().find(|v| !is_null(v)) {
-            // The field's own keys (an `x-description`) win over the type's.
-            for (k, v) in inner {
-                s.entry(k).or_insert(v);
-            }
+        // The field's own keys (an `x-description`) win over the type's.
+        for (k, v) in inner {
+            s.entry(k).or_insert(v);
         }
     }
     if let Some(Value::Array(types)) = s.get_mut("type") {
@@ -305,6 +302,61 @@ pub fn get(name: &str) -> Option<&'static Tool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::names::{ActionArg, MonitorOrder};
+
+    /// A sample of each shape the argument structs use.
+    #[derive(JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // only its schema is used
+    struct Sample {
+        /// Doc comments are for the code's readers.
+        order: ActionArg<MonitorOrder>,
+        count: Option<u64>,
+        #[schemars(range(min = 1, max = 10))]
+        page: Option<u64>,
+        ratio: Option<f64>,
+        #[schemars(extend("x-description" = "kept"))]
+        values: Option<Vec<Value>>,
+        items: Option<Vec<SampleItem>>,
+        by: Option<ActionArg<MonitorOrder>>,
+    }
+
+    /// An inner object: inlined, not a `$ref`.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct SampleItem {
+        name: String,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn derived_schemas_are_compacted_to_flat_plain_types() {
+        let order = json!({"type": "string", "enum": ["mean_time", "total_time", "calls"]});
+        assert_eq!(
+            input_schema::<Sample>(),
+            json!({
+                "type": "object",
+                "properties": {
+                    "order": order,
+                    "count": {"type": "integer"},
+                    "page": {"type": "integer", "minimum": 1, "maximum": 10},
+                    "ratio": {"type": "number"},
+                    "values": {"type": "array", "description": "kept"},
+                    "items": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "tags": {"type": "array", "items": {"type": "string"}}
+                        },
+                        "required": ["name"]
+                    }},
+                    "by": order
+                },
+                "required": ["order"]
+            })
+        );
+    }
 
     /// The input schemas of [`all`], in list order, as the fixture holds them.
     fn input_schemas_text() -> String {
