@@ -4,9 +4,10 @@
 //! they end; a C allocator keeps such memory, so RSS stayed at the peak (1,000 idle MCP
 //! sessions: 14 MB → 144 MB, still 144 MB after they closed). Two builds, two answers:
 //!
-//! - **glibc** (`cargo build`, a laptop): a background task asks `mallinfo2` every 10 s how much
-//!   free memory the heaps hold and calls `malloc_trim(0)` when it is over 16 MiB: RSS is back
-//!   at 19 MB 12 s after each burst.
+//! - **glibc** (`cargo build`, a laptop): a background task asks `mallinfo2` every second how
+//!   much free memory the heaps hold and calls `malloc_trim(0)` when it is over 4 MiB: RSS is
+//!   back near its idle figure within a second or two of a burst or a large result (a look
+//!   costs microseconds; a trim happens only after memory was freed).
 //! - **static musl** (the container image, the Pi): musl has no `malloc_trim`, and mimalloc,
 //!   tried first, kept as much as musl did. The musl build uses jemalloc with its background
 //!   purging thread and short decay times, so dirty pages go back to the kernel within about a
@@ -39,13 +40,13 @@ unsafe impl Sync for MallocConf {}
 
 /// Free heap memory above which the heaps are trimmed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_ABOVE: usize = 16 * 1024 * 1024;
+const TRIM_ABOVE: usize = 4 * 1024 * 1024;
 
 /// Start the trimming task (glibc only; elsewhere nothing to do). Stops with `stop`.
 pub fn spawn_trimmer(stop: tokio_util::sync::CancellationToken) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
