@@ -189,3 +189,91 @@ async fn a_caller_with_a_role_reads_in_the_transaction_form() {
     // The guard drops the database (already gone) and the role, also when an assertion failed.
     drop(guard);
 }
+
+/// The round trips of each call of the `pg_tx` plan begin → write → read → read → rollback,
+/// after warm-up (the spares hold connections given back by earlier sessions, as under a
+/// steady load). Counted for one MCP era only: the MCP transport does not reach the database,
+/// so the other era would count the same messages.
+#[tokio::test]
+async fn a_pg_tx_session_says_what_each_call_costs() {
+    let (app, trips) = spawn_app_counted(|_| {}).await;
+    app.exec(
+        "CREATE TABLE items (id int PRIMARY KEY, v text); \
+         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 100) g",
+    )
+    .await;
+    let c = app.client(Era::Stateless).await;
+    let write = "UPDATE items SET v = $2 WHERE id = $1";
+    let read = "SELECT v FROM items WHERE id = $1";
+    // One plan; returns the round trips of each call (begin, write, read, read, rollback).
+    let plan = async |i: i64, counted: bool| -> [u64; 5] {
+        let mut n = [0u64; 5];
+        let mut mark = if counted { trips.settled().await } else { 0 };
+        let mut step = async |k: usize| {
+            if counted {
+                let now = trips.settled().await;
+                n[k] = now - mark;
+                mark = now;
+            }
+        };
+        let sid = c.begin().await;
+        step(0).await;
+        let w = c
+            .ok(
+                "pg_query",
+                json!({"action": "write", "sql": write, "params": [i, "w"], "session_id": sid}),
+            )
+            .await;
+        assert_eq!(w["rows_affected"], 1, "{w}");
+        step(1).await;
+        for k in [2, 3] {
+            let r = c
+                .ok(
+                    "pg_query",
+                    json!({"action": "read", "sql": read, "params": [i], "session_id": sid}),
+                )
+                .await;
+            // The session's own uncommitted write is what the read sees.
+            assert_eq!(r["rows"], json!([["w"]]), "{r}");
+            step(k).await;
+        }
+        let r = c
+            .ok("pg_tx", json!({"action": "rollback", "session_id": sid}))
+            .await;
+        assert_eq!(r["rolled_back"], true, "{r}");
+        step(4).await;
+        n
+    };
+    // Warm-up: connections given back by ended sessions come back from the spares.
+    for i in 1..=6 {
+        plan(i, false).await;
+    }
+    let runs = 4;
+    let mut total = [0u64; 5];
+    for i in 1..=runs {
+        let n = plan(i, true).await;
+        for k in 0..5 {
+            total[k] += n[k];
+        }
+    }
+    let per_call: Vec<f64> = total.iter().map(|t| *t as f64 / runs as f64).collect();
+    // begin: `SET application_name …; BEGIN …; SET LOCAL …; SELECT pg_backend_pid()`.
+    // write: Parse/Describe, Bind/Execute (the cache is still empty: no clear).
+    // read: clear the statement cache, `SAVEPOINT; SET LOCAL transaction_read_only`,
+    // Parse/Describe, Bind/Execute, `ROLLBACK TO SAVEPOINT; RELEASE`.
+    // rollback: clear, `ROLLBACK`; then, after the reply, the reset for reuse (`DISCARD ALL`,
+    // `SET application_name`; the cache is already empty).
+    assert_eq!(
+        per_call,
+        vec![1.0, 2.0, 5.0, 5.0, 4.0],
+        "round trips of begin, write, read, read, rollback"
+    );
+    // Every write was rolled back.
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM items WHERE v = 'v' || id")
+            .await,
+        100
+    );
+    c.close().await;
+    app.finish().await;
+}
