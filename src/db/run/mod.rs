@@ -44,7 +44,9 @@ use crate::db::roles::Role;
 use crate::error::ToolError;
 use guard::{AutocommitConn, OneShotRead, PooledTx};
 
-pub(crate) use session::{bounded, in_transaction, session_simple, under_savepoint};
+pub(crate) use session::{
+    bounded, in_transaction, session_simple, statement_under_savepoint, under_savepoint,
+};
 
 /// The error of a call past its client-side deadline on a pooled connection (closed, never
 /// reused).
