@@ -1,8 +1,18 @@
 //! Statements on a pg_tx session's connection: the client deadline ([`bounded`]), the
-//! savepoint our reads, dry runs and operations run under ([`under_savepoint`]), a write
+//! savepoint our reads, dry runs and operations run under ([`under_savepoint`], and
+//! [`statement_under_savepoint`] for one statement that keeps the statement cache), a write
 //! applied to the transaction itself ([`in_transaction`]), our own control statements
 //! ([`session_simple`]), and the statement bookkeeping that keeps the session's state true
 //! ([`settle_error`]). Tools call these instead of `start_statement`/`end_statement`.
+//!
+//! Cached statements: `pg_query` keeps the connection's statement cache from one call to the
+//! next (a Parse round trip saved per repeated statement). A cached statement is stale when a
+//! table it uses changed shape since it was prepared: the session's own DDL (or a function's or
+//! trigger's), a rolled-back savepoint undoing DDL, or another connection's DDL once a
+//! rolled-back savepoint (after every read, dry run, failure, `rollback_to`) released the
+//! locks the statement took. Under a savepoint a stale statement costs a retry; applied to the
+//! transaction it would abort it, so there no cached statement runs. A successful read leaves
+//! its savepoint open until the session's next statement ([`SessionGuard::defer_read_close`]).
 
 use sqlx::PgConnection;
 
