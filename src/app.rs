@@ -144,6 +144,7 @@ impl App {
         );
         let reaper = state.sessions.spawn_reaper(shutdown.clone());
         crate::memory::spawn_trimmer(shutdown.clone());
+        state.pools.spawn_warm_sweeper(shutdown.clone());
         if state.auth.enabled() {
             tracing::info!("bearer tokens required on /mcp");
         } else {

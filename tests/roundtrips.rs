@@ -1,11 +1,12 @@
 //! How many database round trips a call costs, counted from outside: the server connects to
 //! PostgreSQL through a TCP relay (`common::relay`) that reads the frontend protocol and counts
 //! every `Sync` and simple `Query` message (each is one round trip: the client waits for
-//! `ReadyForQuery`). A pooled point read of reviewed code is one round trip on the call's
-//! path; sqlx adds one more, a `Sync` "ping" when the connection goes back to the pool, which
-//! runs in a task of its own after the call has its rows (sqlx 0.9 has no switch for it), so
-//! the relay sees two per read, against four for the BEGIN … ROLLBACK form (which a caller with
-//! a role always takes: its `SET LOCAL ROLE` needs a transaction).
+//! `ReadyForQuery`). A pooled point read of reviewed code is one round trip in all: its
+//! connection is parked for the next read instead of going back to sqlx's pool, which would
+//! send a `Sync` "ping" first (`src/db/warm.rs`). The other forms still go back to sqlx's pool
+//! and pay that ping after the call has its rows (in a task of its own), so the relay sees one
+//! more for them: four for the BEGIN … ROLLBACK form (which a caller with a role always takes:
+//! its `SET LOCAL ROLE` needs a transaction).
 
 mod common;
 
@@ -47,12 +48,12 @@ async fn a_pooled_point_read_is_one_round_trip_and_the_other_forms_say_what_they
         }
         let per_call = (trips.settled().await - before) as f64 / 50.0;
         assert_eq!(
-            per_call, 2.0,
-            "{era:?}: a cached point read is one round trip (+ sqlx's release ping)"
+            per_call, 1.0,
+            "{era:?}: a cached point read is one round trip, with no release ping"
         );
 
         // Under a cost ceiling (here the call's max_cost) the statement is priced first: one
-        // more round trip, the EXPLAIN, on the same connection.
+        // more round trip, the EXPLAIN, on the same (parked) connection.
         let priced = json!({"action": "read", "sql": point, "params": [1], "max_cost": 1e9});
         for _ in 0..10 {
             c.ok("pg_query", priced.clone()).await;
@@ -63,7 +64,7 @@ async fn a_pooled_point_read_is_one_round_trip_and_the_other_forms_say_what_they
             assert_eq!(r["rows"], json!([[1, "v1"]]), "{r}");
         }
         let per_call = (trips.settled().await - before) as f64 / 10.0;
-        assert_eq!(per_call, 3.0, "{era:?}: a point read under a cost ceiling");
+        assert_eq!(per_call, 2.0, "{era:?}: a point read under a cost ceiling");
 
         // A user-defined function may leave session state (its body is not reviewed), so its
         // read keeps BEGIN READ ONLY … ROLLBACK: three round trips (+ the release ping).

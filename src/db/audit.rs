@@ -267,13 +267,23 @@ pub fn is_audited(tool: &str, action: &str, args: &Value) -> bool {
     }
 }
 
+/// What a call that succeeded reported, as the audit row keeps it: read by the MCP boundary
+/// from the tool's typed result before it becomes JSON.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Reported {
+    /// Rows a write changed (for a transaction: the sum over its operations).
+    pub rows_affected: Option<i64>,
+    /// The handle a `pg_tx begin` returned (the other calls name theirs in their arguments).
+    pub session_id: Option<String>,
+}
+
 /// Build the row for a finished call from its arguments and outcome.
 pub fn row_for(
     caller: &Caller,
     tool: &str,
     action: &str,
     args: &Value,
-    outcome: &Result<Value, ToolError>,
+    outcome: Result<&Reported, &ToolError>,
     duration_ms: f64,
 ) -> AuditRow {
     let statement = if let Some(sql) = args.get("sql").and_then(Value::as_str) {
@@ -304,22 +314,11 @@ pub fn row_for(
     let session_id = args
         .get("session_id")
         .and_then(Value::as_str)
-        .or_else(|| {
-            outcome
-                .as_ref()
-                .ok()
-                .and_then(|v| v.get("session_id").and_then(Value::as_str))
-        })
+        .or_else(|| outcome.ok().and_then(|r| r.session_id.as_deref()))
         .map(digest);
     let (rows_affected, outcome_s, sqlstate) = match outcome {
-        Ok(v) => {
-            let rows = v.get("rows_affected").and_then(Value::as_i64).or_else(|| {
-                v.get("results").and_then(Value::as_array).map(|rs| {
-                    rs.iter()
-                        .filter_map(|r| r.get("rows_affected").and_then(Value::as_i64))
-                        .sum()
-                })
-            });
+        Ok(r) => {
+            let rows = r.rows_affected;
             let dry = args.get("dry_run").and_then(Value::as_bool) == Some(true);
             (
                 rows,
@@ -385,7 +384,10 @@ mod tests {
             "pg_query",
             "write",
             &args,
-            &Ok(json!({"rows_affected": 0})),
+            Ok(&Reported {
+                rows_affected: Some(0),
+                session_id: None,
+            }),
             1.0,
         );
         assert!(!row.statement.as_deref().unwrap().contains("hunter2"));
@@ -394,18 +396,28 @@ mod tests {
         let as_role = caller
             .clone()
             .with_role(Some(crate::db::roles::Role::parse("r", "app_ci").unwrap()));
-        let row = row_for(&as_role, "pg_query", "write", &args, &Ok(json!({})), 1.0);
+        let row = row_for(
+            &as_role,
+            "pg_query",
+            "write",
+            &args,
+            Ok(&Reported::default()),
+            1.0,
+        );
         assert_eq!(
             (row.principal.as_str(), row.role.as_deref()),
             ("ci", Some("app_ci"))
         );
         let args =
             json!({"operations": [{"sql": "INSERT INTO t VALUES (1)"}, {"sql": "DELETE FROM t"}]});
-        let ok = json!({"results": [{"rows_affected": 1}, {"rows_affected": 3}]});
-        let row = row_for(&caller, "pg_query", "transaction", &args, &Ok(ok), 1.0);
+        let ok = Reported {
+            rows_affected: Some(4),
+            session_id: None,
+        };
+        let row = row_for(&caller, "pg_query", "transaction", &args, Ok(&ok), 1.0);
         assert_eq!(row.rows_affected, Some(4));
         let err = ToolError::PolicyDenied("no".into());
-        let row = row_for(&caller, "pg_query", "write", &args, &Err(err), 1.0);
+        let row = row_for(&caller, "pg_query", "write", &args, Err(&err), 1.0);
         assert_eq!(row.outcome, "policy_denied");
     }
 
@@ -414,15 +426,19 @@ mod tests {
         let caller = Caller::new(None, Some("0b5f2c1e-mcp-session".into()));
         let id = "tx_00112233445566778899aabbccddeeff";
         let args = json!({"action": "write", "sql": "INSERT INTO t VALUES (1)", "session_id": id});
-        let row = row_for(&caller, "pg_query", "write", &args, &Ok(json!({})), 1.0);
+        let none = Reported::default();
+        let row = row_for(&caller, "pg_query", "write", &args, Ok(&none), 1.0);
         assert_eq!(row.session_id.as_deref(), Some(digest(id).as_str()));
         assert_eq!(
             row.mcp_session.as_deref(),
             Some(digest("0b5f2c1e-mcp-session").as_str())
         );
         // A begin names its new handle only in the outcome.
-        let begun = Ok(json!({"session_id": id}));
-        let row = row_for(&caller, "pg_tx", "begin", &json!({}), &begun, 1.0);
+        let begun = Reported {
+            rows_affected: None,
+            session_id: Some(id.into()),
+        };
+        let row = row_for(&caller, "pg_tx", "begin", &json!({}), Ok(&begun), 1.0);
         assert_eq!(row.session_id.as_deref(), Some(digest(id).as_str()));
     }
 

@@ -14,6 +14,7 @@ pub mod run;
 pub mod sessions;
 pub mod spares;
 pub mod values;
+pub(crate) mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,8 @@ pub struct Pools {
     plain: PgPool,
     /// Whether `main` is usable; cleared once, with a warning, when its options are refused.
     fast: Arc<AtomicBool>,
+    /// `main` connections parked between one-shot reads (no release ping): see [`warm`].
+    pub(crate) warm: Arc<warm::Warm>,
     /// Health checks and monitoring.
     pub health: PgPool,
     /// `pg_monitor` calls: a pool of their own, so that a main pool full of one caller's long
@@ -89,6 +92,7 @@ impl Pools {
             main,
             plain,
             fast: Arc::new(AtomicBool::new(true)),
+            warm: Arc::new(warm::Warm::new(pool_size)),
             health,
             monitor,
             known_down: Arc::new(AtomicBool::new(false)),
@@ -126,8 +130,19 @@ impl Pools {
         self.fast.load(Ordering::Relaxed)
     }
 
+    /// Start the task that gives parked read connections back to the pool ([`warm`]).
+    pub fn spawn_warm_sweeper(&self, stop: tokio_util::sync::CancellationToken) {
+        self.warm.clone().spawn_sweeper(stop);
+    }
+
+    /// Main-pool connections parked between one-shot reads now.
+    pub fn parked(&self) -> usize {
+        self.warm.len()
+    }
+
     /// Close every pool.
     pub async fn close(&self) {
+        self.warm.close();
         self.main.close().await;
         self.plain.close().await;
         self.monitor.close().await;
@@ -195,6 +210,20 @@ pub(crate) async fn acquire(
     pools: &Pools,
     pool: &PgPool,
 ) -> Result<PoolConnection<Postgres>, ToolError> {
+    // A connection parked after a one-shot read is an idle main-pool connection like any other.
+    if std::ptr::eq(pool, &pools.main)
+        && let Some(taken) = pools.warm.take()
+    {
+        return Ok(taken.conn);
+    }
+    acquire_fresh(pools, pool).await
+}
+
+/// [`acquire`] from sqlx's pool itself, passing over parked connections.
+pub(crate) async fn acquire_fresh(
+    pools: &Pools,
+    pool: &PgPool,
+) -> Result<PoolConnection<Postgres>, ToolError> {
     let acquire = pool.acquire();
     tokio::pin!(acquire);
     let probe = async {
@@ -216,7 +245,7 @@ pub(crate) async fn acquire(
         Ok(conn) => Ok(conn),
         Err(e) if std::ptr::eq(pool, &pools.main) && is_startup_option_refusal(&e) => {
             pools.refuse_fast(&e);
-            Box::pin(self::acquire(pools, &pools.plain)).await
+            Box::pin(self::acquire_fresh(pools, &pools.plain)).await
         }
         Err(e) => Err(acquire_error(pools, e).await),
     }

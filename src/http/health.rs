@@ -75,7 +75,8 @@ fn describe(e: &sqlx::Error) -> String {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let pool = state.pools.pool();
     let size = pool.size() as u64;
-    let idle = pool.num_idle() as u64;
+    // Connections parked between one-shot reads are checked out as sqlx counts, idle as we do.
+    let idle = pool.num_idle() as u64 + state.pools.parked() as u64;
     let g = Gauges {
         pool_idle: idle,
         pool_in_use: size.saturating_sub(idle),

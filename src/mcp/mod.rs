@@ -504,20 +504,21 @@ impl ServerHandler for ColdQueryServer {
         // Read from the typed result what the metrics and the warning need; then it becomes
         // JSON, once, for the audit row and the rendered result.
         let cut = outcome.as_ref().ok().and_then(Outcome::cut_short);
-        let outcome = outcome.map(|o| o.into_json(&hints));
         if let Some(args) = audit_args {
             // Written on the audit pool, outside any transaction of the caller's: a rollback
             // cannot erase it.
+            let reported = outcome.as_ref().map(Outcome::reported);
             let row = crate::db::audit::row_for(
                 &caller,
                 &tool,
                 action_label,
                 &args,
-                &outcome,
+                reported.as_ref().map_err(|e| *e),
                 elapsed.as_secs_f64() * 1000.0,
             );
             self.state.audit.record(row).await;
         }
+        let outcome = outcome.map(|o| o.into_json(&hints));
         let metrics = &self.state.metrics;
         metrics.observe(
             "coldquery_tool_call_duration_seconds",

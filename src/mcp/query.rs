@@ -8,18 +8,16 @@ use serde_json::Value;
 use crate::caller::Caller;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
 use crate::db::run::{self, End, Pooled, bounded};
+use crate::db::run::{statement_under_savepoint, under_savepoint};
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
 use crate::mcp::common::limits_with_ceiling;
+use crate::mcp::common::{parse, truncate_for_message};
 use crate::mcp::gate::{authorize, authorize_operations};
 use crate::mcp::results::{ExplainResult, PlanSummary, QueryResult, RowResult, TransactionResult};
 use crate::safety::classify::{ExplainTarget, Parsed, StatementClass};
 use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
-
-// Where other tools found these before they moved to `mcp::common` and `db::run`.
-use crate::db::run::{statement_under_savepoint, under_savepoint};
-use crate::mcp::common::{parse, truncate_for_message};
 
 /// Arguments of `pg_query`. Unknown fields are refused so that a typo (`autocomit`) is reported
 /// rather than silently ignored.

@@ -2,11 +2,12 @@
 //! text block, or an error with `isError: true` (contract §3), within the 1 MiB a message may
 //! carry. The tools hand up a typed [`Outcome`]; this is where it becomes JSON, once
 //! ([`Outcome::into_json`]), after the boundary has read what it needs from the typed fields
-//! ([`Outcome::cut_short`]).
+//! ([`Outcome::cut_short`] for the truncation warning, [`Outcome::reported`] for the audit row).
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 
+use crate::db::audit::Reported;
 use crate::db::sessions::SessionHint;
 use crate::error::ToolError;
 use crate::mcp::results::{QueryResult, TruncatedBy};
@@ -72,6 +73,33 @@ impl Outcome {
                 row_count: v.get("row_count").cloned(),
                 hint: v.get("hint").cloned(),
             }),
+        }
+    }
+
+    /// What the audit log keeps of a successful call, read from the typed fields.
+    pub(crate) fn reported(&self) -> Reported {
+        let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        match self {
+            Outcome::Query(QueryResult::Rows(r)) => Reported {
+                rows_affected: count(r.rows_affected),
+                session_id: None,
+            },
+            Outcome::Query(QueryResult::Transaction(t)) => Reported {
+                rows_affected: Some(
+                    t.results
+                        .iter()
+                        .filter_map(|r| count(r.rows_affected))
+                        .sum(),
+                ),
+                session_id: None,
+            },
+            Outcome::Tx(TxResult::Begun(b)) => Reported {
+                rows_affected: None,
+                session_id: Some(b.session_id.clone()),
+            },
+            Outcome::Query(QueryResult::Explain(_) | QueryResult::CursorClosed(_))
+            | Outcome::Tx(_)
+            | Outcome::Catalog(_) => Reported::default(),
         }
     }
 
@@ -195,6 +223,41 @@ mod tests {
         assert_eq!(
             r.structured_content.unwrap()["hints"][0]["expires_in_s"],
             299
+        );
+    }
+
+    #[test]
+    fn the_audit_row_reads_rows_affected_from_the_typed_result() {
+        let write = |n| RowResult {
+            rows_affected: Some(n),
+            command: "DELETE".into(),
+            ..rows(None)
+        };
+        assert_eq!(
+            Outcome::Query(write(3).into()).reported().rows_affected,
+            Some(3)
+        );
+        assert_eq!(
+            Outcome::Query(rows(None).into()).reported().rows_affected,
+            None
+        );
+        let tx = crate::mcp::results::TransactionResult {
+            committed: true,
+            applied_to_session: None,
+            results: vec![write(1), rows(None), write(3)],
+            dry_run: false,
+            session: None,
+        };
+        let reported = Outcome::Query(QueryResult::Transaction(tx)).reported();
+        assert_eq!(
+            reported.rows_affected,
+            Some(4),
+            "summed over the operations"
+        );
+        assert_eq!(
+            Outcome::Catalog(json!({"rows_affected": 9})).reported(),
+            Reported::default(),
+            "catalog results carry no counts"
         );
     }
 

@@ -11,8 +11,6 @@ use crate::error::ToolError;
 use crate::safety::ident::Ident;
 use crate::state::AppState;
 
-// Where other tools found these before they moved to `db::run`.
-
 /// Arguments of `pg_tx`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::db::executor::{self, Limits, simple};
 use crate::db::roles::{self, Role};
-use crate::db::{Pools, acquire, probe_or_clear};
+use crate::db::{Pools, acquire, acquire_fresh, probe_or_clear};
 use crate::error::ToolError;
 
 /// A pooled connection inside a transaction we opened. If it is dropped without `finish`
@@ -158,39 +158,63 @@ impl Drop for PooledTx {
 /// the pool (a database restart) fails before anything ran; the read is tried once more on a
 /// fresh one (see `pg_query read`).
 pub struct OneShotRead {
-    conn: PoolConnection<Postgres>,
-    done: bool,
+    conn: Option<PoolConnection<Postgres>>,
+    /// When a connection taken from the parked ones was first parked.
+    since: Option<std::time::Instant>,
+    /// Where a cleanly finished main-pool connection is parked (not for the plain fallback).
+    park: Option<std::sync::Arc<crate::db::warm::Warm>>,
 }
 
 impl OneShotRead {
-    /// A main-pool connection for one read; `retry` after the previous one was found dead.
+    /// A main-pool connection for one read (a parked one first); `retry` after the previous
+    /// one was found dead: then every parked one goes back to the pool, which tests and
+    /// replaces dead ones, and the read takes a connection from it.
     pub async fn acquire(pools: &Pools, retry: bool) -> Result<OneShotRead, ToolError> {
         let pool = pools.pool();
+        if retry {
+            pools.warm.release(None);
+        }
         if (retry || pools.known_down.load(Ordering::Relaxed)) && pool.num_idle() == 0 {
             probe_or_clear(pools).await?;
         }
+        let parked = match retry || !pools.fast_reads() {
+            true => None,
+            false => pools.warm.take(),
+        };
+        let (conn, since) = match parked {
+            Some(t) => (t.conn, Some(t.since)),
+            None => (Box::pin(acquire_fresh(pools, pool)).await?, None),
+        };
         Ok(OneShotRead {
-            conn: acquire(pools, pool).await?,
-            done: false,
+            conn: Some(conn),
+            since,
+            park: pools.fast_reads().then(|| pools.warm.clone()),
         })
     }
 
     /// The connection, for the executor.
     pub fn conn(&mut self) -> &mut sqlx::PgConnection {
-        &mut self.conn
+        self.conn
+            .as_mut()
+            .expect("the connection is held until finish or drop")
     }
 
     /// The statement ended (with rows or with an error PostgreSQL reported): the connection
-    /// is idle and goes back to the pool. Without this, dropping closes it.
+    /// is idle, outside any transaction, and is parked for the next read (or goes back to the
+    /// pool). Without this, dropping closes it.
     pub fn finish(mut self) {
-        self.done = true;
+        let conn = self.conn.take().expect("finish is called once");
+        match self.park.take() {
+            Some(warm) => warm.park(conn, self.since),
+            None => drop(conn),
+        }
     }
 }
 
 impl Drop for OneShotRead {
     fn drop(&mut self) {
-        if !self.done {
-            self.conn.close_on_drop();
+        if let Some(conn) = &mut self.conn {
+            conn.close_on_drop();
         }
     }
 }

@@ -17,7 +17,8 @@
 //! rows, a catalog read for the second, and a session's calls). "stmt" is one cached statement
 //! (Bind/Execute/Sync); a first use adds a Parse/Describe round trip, a cost ceiling adds one
 //! EXPLAIN, a text-cast wrapper one more prepare. sqlx's release ping of a pooled connection
-//! runs after the call has its rows and is not counted.
+//! runs after the call has its rows and is not counted; a one-shot read has none (its
+//! connection is parked for the next read: [`crate::db::warm`]).
 //!
 //! | Shape | Used by | Round trips |
 //! |---|---|---|

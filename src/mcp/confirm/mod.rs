@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::caller::Caller;
 use crate::config::ConfirmMode;
 use crate::error::ToolError;
+use crate::mcp::results::QueryResult;
 use crate::safety::classify::DdlKind;
 use crate::safety::policy::{Action, Authority};
 use crate::state::AppState;
@@ -298,43 +299,40 @@ async fn preview(
             "bad arguments for {tool}: {e}; see the tool's input schema"
         ))
     };
-    let run = match tool {
+    let counts: Option<Vec<u64>> = match tool {
         "pg_query" => {
             let a = serde_json::from_value(dry).map_err(parse_err)?;
-            crate::mcp::query::call(state, caller, a)
-                .await
-                .map(Value::from)
+            match crate::mcp::query::call(state, caller, a).await {
+                Ok(QueryResult::Rows(r)) => r.rows_affected.map(|n| vec![n]),
+                Ok(QueryResult::Transaction(t)) => {
+                    // One figure per operation that reports rows (reads report none).
+                    let each = t.results.iter().enumerate();
+                    return Ok(format!(
+                        "A dry run (rolled back) affected these rows: {}.",
+                        each.filter_map(|(i, r)| r
+                            .rows_affected
+                            .map(|n| format!("operation {i}: {n}")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                Ok(_) => None,
+                Err(e) => return could_not_dry_run(e),
+            }
         }
         _ => {
             let a = serde_json::from_value(dry).map_err(parse_err)?;
-            crate::mcp::schema::call(state, caller, a).await
+            match crate::mcp::schema::call(state, caller, a).await {
+                // DDL reports no row counts: the table's size is the preview.
+                Ok(_) => None,
+                Err(e) => return could_not_dry_run(e),
+            }
         }
     };
-    let out = match run {
-        Ok(out) => out,
-        // The dry run is stricter than the real call (only allowlisted functions may run
-        // where nothing may last): say that the count is unknown, and ask anyway.
-        Err(ToolError::PolicyDenied(_) | ToolError::InvalidInput(_)) => {
-            return Ok("It could not be dry-run, so the rows it would affect are unknown.".into());
-        }
-        Err(e) => return Err(e),
-    };
-    let rows = |v: &Value| v.get("rows_affected").and_then(Value::as_u64);
-    if let Some(n) = rows(&out) {
+    if let Some([n]) = counts.as_deref() {
         return Ok(format!(
             "A dry run (rolled back) affected {n} row{}.",
-            if n == 1 { "" } else { "s" }
-        ));
-    }
-    if let Some(results) = out.get("results").and_then(Value::as_array) {
-        let counts: Vec<String> = results
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| rows(r).map(|n| format!("operation {i}: {n}")))
-            .collect();
-        return Ok(format!(
-            "A dry run (rolled back) affected these rows: {}.",
-            counts.join(", ")
+            if *n == 1 { "" } else { "s" }
         ));
     }
     let estimate = table_rows(state, args).await;
@@ -342,6 +340,18 @@ async fn preview(
         Some(n) => format!("A dry run succeeded (rolled back); the table holds about {n} rows."),
         None => "A dry run succeeded (rolled back).".into(),
     })
+}
+
+/// The preview when the dry run itself failed.
+fn could_not_dry_run(e: ToolError) -> Result<String, ToolError> {
+    match e {
+        // The dry run is stricter than the real call (only allowlisted functions may run
+        // where nothing may last): say that the count is unknown, and ask anyway.
+        ToolError::PolicyDenied(_) | ToolError::InvalidInput(_) => {
+            Ok("It could not be dry-run, so the rows it would affect are unknown.".into())
+        }
+        e => Err(e),
+    }
 }
 
 /// The planner's row estimate of the table a TRUNCATE or DROP TABLE names (the first one).
