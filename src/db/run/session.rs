@@ -186,10 +186,8 @@ pub(crate) async fn in_transaction<T>(
     };
     bounded(g, async move |g| {
         g.start_statement();
-        let c = match g.conn().await {
-            Ok(c) => c,
-            Err(e) => return Err(e),
-        };
+        // A read's savepoint left open is rolled back first (`conn` records a failure).
+        let c = g.conn().await?;
         match f(c, &limits).await {
             Ok(v) => {
                 g.end_statement(true, None);
