@@ -198,3 +198,59 @@ async fn what_runs_after_a_read_runs_outside_its_savepoint() {
     c.close().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_backend_killed_while_a_read_savepoint_is_open_loses_the_session_clearly() {
+    let app = spawn_app().await;
+    app.exec("CREATE TABLE t (id int)").await;
+    let c = app.client(Era::Session).await;
+    let kill = async || {
+        app.exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'coldquery-session' AND datname = current_database()",
+        )
+        .await;
+    };
+    // The next statement after the read is a write (the savepoint is closed on its own), a
+    // pg_tx savepoint (closed in the same message), or COMMIT (likewise).
+    let next: [(&str, Value); 3] = [
+        (
+            "pg_query",
+            json!({"action": "write", "sql": "INSERT INTO t VALUES (2)"}),
+        ),
+        (
+            "pg_tx",
+            json!({"action": "savepoint", "savepoint_name": "s"}),
+        ),
+        ("pg_tx", json!({"action": "commit"})),
+    ];
+    for (tool, mut args) in next {
+        let sid = c.begin().await;
+        call(&c, &sid, "write", "INSERT INTO t VALUES (1)", json!([])).await;
+        let r = call(&c, &sid, "read", "SELECT count(*) FROM t", json!([])).await;
+        assert_eq!(r["rows"], json!([[1]]), "{r}");
+        kill().await;
+        args["session_id"] = json!(sid);
+        // COMMIT reports the backend's own last word (57P01) as a failed COMMIT that rolled
+        // back: `finish` treats every database error at COMMIT so, with or without a read's
+        // savepoint in front of it.
+        let category = if tool == "pg_tx" && args["action"] == "commit" {
+            "database_error"
+        } else {
+            "session_lost"
+        };
+        let e = c.err(tool, args.clone(), category).await;
+        assert!(
+            e["message"].as_str().unwrap().contains("rolled back"),
+            "{args}: {e}"
+        );
+        assert_eq!(
+            c.ok("pg_tx", json!({"action": "list"})).await["sessions"],
+            json!([]),
+            "{args}"
+        );
+    }
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
+    c.close().await;
+    app.finish().await;
+}
