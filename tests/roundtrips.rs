@@ -6,7 +6,8 @@
 //! send a `Sync` "ping" first (`src/db/warm.rs`). The other forms still go back to sqlx's pool
 //! and pay that ping after the call has its rows (in a task of its own), so the relay sees one
 //! more for them: four for the BEGIN … ROLLBACK form (which a caller with a role always takes:
-//! its `SET LOCAL ROLE` needs a transaction).
+//! its `SET LOCAL ROLE` needs a transaction). A pg_tx session's calls are counted one by one,
+//! including the reset of its connection after the reply.
 
 mod common;
 
