@@ -449,3 +449,136 @@ async fn a_vacuum_of_a_large_table_reports_progress_from_pg_stat_progress_vacuum
     }
     app.finish().await;
 }
+
+/// The tool and action names are enums in the server (src/mcp/names.rs) and the input schemas
+/// are derived from the argument types: what a client sees and is told must not have moved.
+#[tokio::test]
+async fn an_unknown_action_is_each_tools_invalid_input_in_its_usual_words_and_the_tool_list_is_unchanged()
+ {
+    let app = spawn_app().await;
+    let c = app.client(Era::Session).await;
+    let cases = [
+        (
+            "pg_query",
+            "read, write, explain, transaction, fetch, close_cursor",
+        ),
+        ("pg_schema", "list, describe, create, alter, drop"),
+        ("pg_admin", "vacuum, analyze, reindex, stats, settings"),
+        (
+            "pg_tx",
+            "begin, commit, rollback, savepoint, release, rollback_to, list",
+        ),
+        (
+            "pg_monitor",
+            "health, activity, connections, locks, size, slow_queries",
+        ),
+        (
+            "pg_read",
+            "query, explain, fetch, close_cursor, list, describe, stats, settings, tx_list",
+        ),
+    ];
+    let long = "x".repeat(100);
+    for (tool, actions) in cases {
+        let e = c
+            .err(tool, json!({"action": "vacuum_all"}), "invalid_input")
+            .await;
+        assert_eq!(
+            e["message"],
+            format!("unknown action \"vacuum_all\" for {tool}; use one of: {actions}"),
+            "{tool}"
+        );
+        // An action that is not even close is cut to 64 characters in the message.
+        let e = c.err(tool, json!({"action": long}), "invalid_input").await;
+        assert_eq!(
+            e["message"],
+            format!(
+                "unknown action \"{}\" for {tool}; use one of: {actions}",
+                "x".repeat(64)
+            ),
+            "{tool}"
+        );
+    }
+    // pg_read reports a missing action as an unknown one; the other tools as a missing field.
+    let e = c.err("pg_read", json!({}), "invalid_input").await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown action \"\" for pg_read"),
+        "{e}"
+    );
+    let e = c.err("pg_tx", json!({}), "invalid_input").await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad arguments for pg_tx: missing field `action`"),
+        "{e}"
+    );
+    // Not a string: the argument's type is wrong, as before.
+    let e = c
+        .err("pg_monitor", json!({"action": 5}), "invalid_input")
+        .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad arguments for pg_monitor: invalid type: integer `5`"),
+        "{e}"
+    );
+    // The other closed sets keep their words.
+    let e = c
+        .err(
+            "pg_schema",
+            json!({"action": "list", "target": "tables"}),
+            "invalid_input",
+        )
+        .await;
+    assert_eq!(
+        e["message"],
+        "unknown target \"tables\" for pg_schema list; use one of: schema, table, view, \
+         materialized_view, function, sequence, index, trigger, constraint, extension, type"
+    );
+    let e = c
+        .err(
+            "pg_monitor",
+            json!({"action": "slow_queries", "order_by": "rows"}),
+            "invalid_input",
+        )
+        .await;
+    assert_eq!(
+        e["message"],
+        "unknown order_by \"rows\"; use one of: mean_time, total_time, calls"
+    );
+    // An unknown tool is still a protocol error naming the tools.
+    let err = c
+        .inner()
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("pg_nothing")
+                .with_arguments(serde_json::Map::new()),
+        )
+        .await
+        .expect_err("an unknown tool is a protocol error");
+    assert!(
+        err.to_string().contains(
+            "unknown tool \"pg_nothing\"; tools: pg_query, pg_schema, pg_admin, pg_tx, \
+             pg_monitor, pg_read"
+        ),
+        "{err}"
+    );
+
+    // The tool list: the same tools in the same order, with the input schemas pinned before
+    // they were derived from the argument types.
+    let pinned: Value =
+        serde_json::from_str(include_str!("../src/mcp/testdata/input_schemas.json")).unwrap();
+    let list = tools_list(&c).await;
+    let got: Vec<Value> = list["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| json!({"name": t["name"], "inputSchema": t["inputSchema"]}))
+        .collect();
+    assert_eq!(Value::Array(got), pinned);
+    c.close().await;
+    app.finish().await;
+}

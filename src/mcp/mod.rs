@@ -1,7 +1,8 @@
 //! The MCP server handler: identity and instructions, the tool list with flat input schemas and
 //! output schemas, and dispatch of `tools/call` to the tool families with metrics around it.
 //! The tools return a typed [`render::Outcome`]; `call_tool` reads the truncation from it, then
-//! turns it into JSON once for the audit log and the rendered result.
+//! turns it into JSON once for the audit log and the rendered result. Tool and action names are
+//! the enums of [`names`]: `call_tool` parses the tool's name once, `dispatch` matches on it.
 
 pub mod admin;
 pub(crate) mod catalog;
@@ -11,6 +12,7 @@ pub mod confirm;
 pub(crate) mod cursor;
 pub(crate) mod gate;
 pub mod monitor;
+pub mod names;
 pub mod progress;
 pub mod prompts;
 pub mod query;
@@ -39,6 +41,7 @@ use serde_json::Value;
 use crate::caller::{Caller, digest};
 use crate::error::ToolError;
 use crate::state::AppState;
+use names::{ToolAction, ToolName};
 use render::{CutShort, Outcome, failure, success};
 
 /// Short instructions sent at initialize / discover.
@@ -112,10 +115,11 @@ impl Drop for McpSessionTag {
     }
 }
 
-fn parse_args<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Result<T, ToolError> {
+fn parse_args<T: serde::de::DeserializeOwned>(tool: ToolName, args: Value) -> Result<T, ToolError> {
     serde_json::from_value(args).map_err(|e| {
         ToolError::InvalidInput(format!(
-            "bad arguments for {tool}: {e}; see the tool's input schema"
+            "bad arguments for {}: {e}; see the tool's input schema",
+            tool.name()
         ))
     })
 }
@@ -189,12 +193,12 @@ impl ColdQueryServer {
 
     async fn dispatch(
         &self,
-        tool: &str,
+        tool: ToolName,
         caller: &Caller,
         args: Value,
         ask: confirm::Ask<'_>,
     ) -> Result<Outcome, ToolError> {
-        let (tool, args) = if tool == "pg_read" {
+        let (tool, args) = if tool == ToolName::Read {
             read::route(args)?
         } else {
             (tool, args)
@@ -206,7 +210,7 @@ impl ColdQueryServer {
         }
         // Calls served by the shared main pool count against the caller's share of it;
         // pg_tx and session calls have dedicated connections, pg_monitor a pool of its own.
-        let pooled = !matches!(tool, "pg_tx" | "pg_monitor")
+        let pooled = !matches!(tool, ToolName::Tx | ToolName::Monitor)
             && args.get("session_id").is_none_or(Value::is_null);
         let _permit = match pooled {
             true => Some(
@@ -221,22 +225,22 @@ impl ColdQueryServer {
         let mut args = args;
         confirm::check(&self.state, caller, tool, &mut args, ask).await?;
         match tool {
-            "pg_query" => query::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Query => query::call(&self.state, caller, parse_args(tool, args)?)
                 .await
                 .map(Into::into),
-            "pg_schema" => schema::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Schema => schema::call(&self.state, caller, parse_args(tool, args)?)
                 .await
                 .map(Into::into),
-            "pg_admin" => admin::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Admin => admin::call(&self.state, caller, parse_args(tool, args)?)
                 .await
                 .map(Into::into),
-            "pg_tx" => tx::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Tx => tx::call(&self.state, caller, parse_args(tool, args)?)
                 .await
                 .map(Into::into),
-            "pg_monitor" => monitor::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Monitor => monitor::call(&self.state, caller, parse_args(tool, args)?)
                 .await
                 .map(Into::into),
-            _ => unreachable!("tool names are checked before dispatch"),
+            ToolName::Read => unreachable!("pg_read was routed to its owning tool above"),
         }
     }
 }
@@ -412,14 +416,19 @@ impl ServerHandler for ColdQueryServer {
     ) -> Result<CallToolResponse, McpError> {
         let caller = self.caller(&context);
         let client = client_of(&context);
-        let tool = request.name.to_string();
-        if !tools::NAMES.contains(&tool.as_str()) {
+        let Some(tool_name) = ToolName::parse(&request.name) else {
             // An unknown tool is a protocol error (contract §3), not a tool result.
+            let tool = request.name.to_string();
             return Err(McpError::invalid_params(
-                format!("unknown tool {tool:?}; tools: {}", tools::NAMES.join(", ")),
+                format!(
+                    "unknown tool {tool:?}; tools: {}",
+                    ToolName::NAMES.join(", ")
+                ),
                 None,
             ));
-        }
+        };
+        // The metric label, log field and audit column: the tool's wire name.
+        let tool = tool_name.name();
         let in_session = self
             .tag
             .in_session
@@ -443,13 +452,12 @@ impl ServerHandler for ColdQueryServer {
             .take(32)
             .collect::<String>();
         // Metrics label values must come from a small set: unknown actions are bucketed.
-        let action_label = if tools::is_known_action(&tool, &action) {
-            action.as_str()
-        } else {
-            "invalid"
+        let action_label = match ToolAction::parse(tool_name, &action) {
+            Some(a) => a.name(),
+            None => "invalid",
         };
         let audit_args =
-            crate::db::audit::is_audited(&tool, action_label, &args).then(|| args.clone());
+            crate::db::audit::is_audited(tool, action_label, &args).then(|| args.clone());
         let started = Instant::now();
         let session_arg = args
             .get("session_id")
@@ -460,9 +468,9 @@ impl ServerHandler for ColdQueryServer {
         let progress = context
             .meta
             .get_progress_token()
-            .zip(progress::kind_of(&tool, &args));
+            .zip(progress::kind_of(tool_name, &args));
         let work = async {
-            let dispatch = self.dispatch(&tool, &caller, args, ask);
+            let dispatch = self.dispatch(tool_name, &caller, args, ask);
             match progress {
                 Some((token, kind)) => {
                     tokio::pin!(dispatch);
@@ -493,7 +501,7 @@ impl ServerHandler for ColdQueryServer {
             other => other,
         };
         // Remind the caller of transactions it still holds, so a model does not forget them.
-        let hints = if tool == "pg_tx" {
+        let hints = if tool_name == ToolName::Tx {
             Vec::new()
         } else {
             self.state
@@ -510,7 +518,7 @@ impl ServerHandler for ColdQueryServer {
             let reported = outcome.as_ref().map(Outcome::reported);
             let row = crate::db::audit::row_for(
                 &caller,
-                &tool,
+                tool,
                 action_label,
                 &args,
                 reported.as_ref().map_err(|e| *e),
@@ -522,14 +530,14 @@ impl ServerHandler for ColdQueryServer {
         let metrics = &self.state.metrics;
         metrics.observe(
             "coldquery_tool_call_duration_seconds",
-            &[("tool", &tool), ("action", action_label)],
+            &[("tool", tool), ("action", action_label)],
             elapsed.as_secs_f64(),
         );
         let result = match outcome {
             Ok(value) => {
                 metrics.inc(
                     "coldquery_tool_calls_total",
-                    &[("tool", &tool), ("action", action_label), ("outcome", "ok")],
+                    &[("tool", tool), ("action", action_label), ("outcome", "ok")],
                 );
                 if let Some(reason) = cut.as_ref().and_then(|c| c.truncated_by) {
                     metrics.inc(
@@ -549,7 +557,7 @@ impl ServerHandler for ColdQueryServer {
                     "tool call ok"
                 );
                 if let Some(cut) = cut {
-                    self.warn(&context, &tool, action_label, cut).await;
+                    self.warn(&context, tool, action_label, cut).await;
                 }
                 success(value)
             }
@@ -558,7 +566,7 @@ impl ServerHandler for ColdQueryServer {
                 metrics.inc(
                     "coldquery_tool_calls_total",
                     &[
-                        ("tool", &tool),
+                        ("tool", tool),
                         ("action", action_label),
                         ("outcome", category),
                     ],
@@ -566,7 +574,7 @@ impl ServerHandler for ColdQueryServer {
                 if let ToolError::PolicyDenied(_) = e {
                     metrics.inc(
                         "coldquery_policy_refusals_total",
-                        &[("tool", &tool), ("action", action_label)],
+                        &[("tool", tool), ("action", action_label)],
                     );
                 }
                 if let Some(code) = e.sqlstate() {

@@ -1,44 +1,34 @@
 //! The `pg_monitor` tool, all read-only: `health`, `activity`, `connections`, `locks`, `size`
 //! and `slow_queries` (pg_stat_statements). Runs on the main pool in a READ ONLY transaction
 //! that is rolled back; `/health` keeps its own tiny pool and is not affected by these calls.
+//! The arguments' JSON Schema is derived from [`MonitorArgs`].
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::caller::Caller;
 use crate::error::ToolError;
 use crate::mcp::catalog::{Catalog, monitor_scope};
-use crate::mcp::common::{limits_for, truncate_for_message};
+use crate::mcp::common::limits_for;
+use crate::mcp::names::{ActionArg, MonitorAction, MonitorOrder};
 use crate::mcp::support::{ms, page, paged};
 use crate::safety::ident::quote_ident;
 use crate::state::AppState;
 
 /// Arguments of `pg_monitor`. Unknown fields are refused.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorArgs {
-    /// One of [`ACTIONS`].
-    pub action: String,
+    /// One of [`MonitorAction`].
+    pub action: ActionArg<MonitorAction>,
     /// activity: include idle backends (and background processes).
     pub include_idle: Option<bool>,
     /// activity/locks/size/slow_queries: how many rows.
     pub limit: Option<u64>,
     /// slow_queries: `mean_time` (default), `total_time` or `calls`.
-    pub order_by: Option<String>,
+    pub order_by: Option<ActionArg<MonitorOrder>>,
 }
-
-/// The actions, for the schema and error messages.
-pub const ACTIONS: &[&str] = &[
-    "health",
-    "activity",
-    "connections",
-    "locks",
-    "size",
-    "slow_queries",
-];
-
-/// How slow_queries may be ordered.
-pub const ORDERS: &[&str] = &["mean_time", "total_time", "calls"];
 
 /// Run one `pg_monitor` call.
 pub async fn call(
@@ -46,31 +36,26 @@ pub async fn call(
     caller: &Caller,
     args: MonitorArgs,
 ) -> Result<Value, ToolError> {
-    if args.include_idle.is_some() && args.action != "activity" {
+    // Today's order: the misplaced-argument checks come before the unknown action.
+    let action = MonitorAction::parse(args.action.as_str());
+    if args.include_idle.is_some() && action != Some(MonitorAction::Activity) {
         return Err(ToolError::InvalidInput(
             "include_idle applies to pg_monitor activity only".into(),
         ));
     }
-    if args.order_by.is_some() && args.action != "slow_queries" {
+    if args.order_by.is_some() && action != Some(MonitorAction::SlowQueries) {
         return Err(ToolError::InvalidInput(
             "order_by applies to pg_monitor slow_queries only".into(),
         ));
     }
     let started = std::time::Instant::now();
-    let mut out = match args.action.as_str() {
-        "health" => health(state, caller).await?,
-        "activity" => activity(state, caller, &args).await?,
-        "connections" => connections(state, caller).await?,
-        "locks" => locks(state, caller, &args).await?,
-        "size" => size(state, caller, &args).await?,
-        "slow_queries" => slow_queries(state, caller, &args).await?,
-        other => {
-            return Err(ToolError::InvalidInput(format!(
-                "unknown action {:?} for pg_monitor; use one of: {}",
-                truncate_for_message(other),
-                ACTIONS.join(", ")
-            )));
-        }
+    let mut out = match args.action.known()? {
+        MonitorAction::Health => health(state, caller).await?,
+        MonitorAction::Activity => activity(state, caller, &args).await?,
+        MonitorAction::Connections => connections(state, caller).await?,
+        MonitorAction::Locks => locks(state, caller, &args).await?,
+        MonitorAction::Size => size(state, caller, &args).await?,
+        MonitorAction::SlowQueries => slow_queries(state, caller, &args).await?,
     };
     out["duration_ms"] = json!(ms(started));
     Ok(out)
@@ -462,7 +447,7 @@ const NOT_LOADED: &str = "the pg_stat_statements extension exists in this databa
 
 /// Build the pg_stat_statements query: the schema comes from pg_extension (quoted), the
 /// ordering from a fixed list; the limit is bound.
-fn slow_queries_sql(schema: &str, order_by: &str, server_version_num: i64) -> String {
+fn slow_queries_sql(schema: &str, order_by: MonitorOrder, server_version_num: i64) -> String {
     // PostgreSQL 13 renamed *_time to *_exec_time.
     let t = if server_version_num >= 130_000 {
         "exec_time"
@@ -470,9 +455,9 @@ fn slow_queries_sql(schema: &str, order_by: &str, server_version_num: i64) -> St
         "time"
     };
     let order = match order_by {
-        "total_time" => format!("s.total_{t}"),
-        "calls" => "s.calls".to_owned(),
-        _ => format!("s.mean_{t}"),
+        MonitorOrder::TotalTime => format!("s.total_{t}"),
+        MonitorOrder::Calls => "s.calls".to_owned(),
+        MonitorOrder::MeanTime => format!("s.mean_{t}"),
     };
     format!(
         "SELECT s.queryid::text AS query_id, left(s.query, 1000) AS query, s.calls::int8 AS calls, \
@@ -493,14 +478,10 @@ async fn slow_queries(
     caller: &Caller,
     args: &MonitorArgs,
 ) -> Result<Value, ToolError> {
-    let order_by = args.order_by.as_deref().unwrap_or("mean_time");
-    if !ORDERS.contains(&order_by) {
-        return Err(ToolError::InvalidInput(format!(
-            "unknown order_by {:?}; use one of: {}",
-            truncate_for_message(order_by),
-            ORDERS.join(", ")
-        )));
-    }
+    let order_by = match &args.order_by {
+        Some(o) => o.known()?,
+        None => MonitorOrder::MeanTime,
+    };
     let limits = limits_for(state, None)?;
     let (limit, _) = page(args.limit, None, 20, 100)?;
     let mut cat = Catalog::new(&limits);
@@ -523,7 +504,7 @@ async fn slow_queries(
     })
     .await?;
     Ok(json!({
-        "order_by": order_by,
+        "order_by": order_by.name(),
         "queries": rows,
         "truncated": cat.truncated,
     }))
@@ -535,11 +516,14 @@ mod tests {
 
     #[test]
     fn slow_query_sql_quotes_the_schema_and_picks_the_column_names_by_version() {
-        let s = slow_queries_sql("my\"ext", "total_time", 150_000);
+        let s = slow_queries_sql("my\"ext", MonitorOrder::TotalTime, 150_000);
         assert!(s.contains("FROM \"my\"\"ext\".pg_stat_statements"), "{s}");
         assert!(s.contains("ORDER BY s.total_exec_time DESC"), "{s}");
-        let old = slow_queries_sql("public", "mean_time", 120_000);
+        let old = slow_queries_sql("public", MonitorOrder::MeanTime, 120_000);
         assert!(old.contains("ORDER BY s.mean_time DESC"), "{old}");
-        assert!(slow_queries_sql("public", "calls", 160_000).contains("ORDER BY s.calls DESC"));
+        assert!(
+            slow_queries_sql("public", MonitorOrder::Calls, 160_000)
+                .contains("ORDER BY s.calls DESC")
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! `notifications/progress` for long calls that carry a `progressToken` (contract §8): VACUUM
 //! (FULL: `pg_stat_progress_cluster`), ANALYZE, REINDEX and CREATE INDEX report the figures PostgreSQL keeps in
 //! `pg_stat_progress_*`; long reads report the seconds elapsed. Each update also keeps a
-//! client's request timeout from firing on work that is still going.
+//! client's request timeout from firing on work that is still going. Which calls report is a
+//! match on the call's [`ToolAction`].
 //!
 //! The figures come from the newest ColdQuery backend of this database running that command;
 //! with two maintenance calls of the same kind at once, each sees the newer one's figures.
@@ -12,6 +13,7 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RoleServer};
 use serde_json::Value;
 
+use crate::mcp::names::{AdminAction, QueryAction, ReadAction, SchemaAction, ToolAction, ToolName};
 use crate::state::AppState;
 
 /// How often an update is sent: often enough for a progress bar, rarely enough to cost nothing.
@@ -50,14 +52,12 @@ pub(crate) enum Kind {
 }
 
 /// Which calls report progress.
-pub(crate) fn kind_of(tool: &str, args: &Value) -> Option<Kind> {
-    let action = args.get("action").and_then(Value::as_str).unwrap_or("");
-    match (tool, action) {
-        ("pg_admin", "vacuum" | "analyze" | "reindex") => Some(Kind::Maintenance),
-        ("pg_schema", "create" | "alter") => Some(Kind::Maintenance),
-        ("pg_query", "read" | "explain" | "transaction") | ("pg_read", "query" | "explain") => {
-            Some(Kind::Read)
-        }
+pub(crate) fn kind_of(tool: ToolName, args: &Value) -> Option<Kind> {
+    match ToolAction::of(tool, args)? {
+        ToolAction::Admin(AdminAction::Vacuum | AdminAction::Analyze | AdminAction::Reindex)
+        | ToolAction::Schema(SchemaAction::Create | SchemaAction::Alter) => Some(Kind::Maintenance),
+        ToolAction::Query(QueryAction::Read | QueryAction::Explain | QueryAction::Transaction)
+        | ToolAction::Read(ReadAction::Query | ReadAction::Explain) => Some(Kind::Read),
         _ => None,
     }
 }

@@ -1,6 +1,7 @@
 //! MCP prompts (contract §7): `analyze_query_performance(sql)` and `debug_lock_contention()`,
 //! step-by-step plans written against the tools' real argument names, so that a model can
-//! follow them call by call.
+//! follow them call by call (a test checks each call's tool, action and arguments against the
+//! tool list).
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, Role};
@@ -169,12 +170,13 @@ pub fn get(name: &str, arguments: Option<&JsonObject>) -> Result<GetPromptResult
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::names::ToolName;
     use crate::mcp::tools;
 
     /// Every `tool {json}` call written in `text`, parsed.
     fn calls_in(text: &str) -> Vec<(String, Value)> {
         let mut out = Vec::new();
-        for tool in tools::NAMES {
+        for tool in ToolName::NAMES {
             let needle = format!("{tool} {{");
             let mut from = 0;
             while let Some(at) = text[from..].find(&needle) {
@@ -209,8 +211,9 @@ mod tests {
                 );
             }
             let action = obj["action"].as_str().expect("action");
+            let tool_name = ToolName::parse(tool).expect("a tool");
             assert!(
-                tools::is_known_action(tool, action),
+                tools::is_known_action(tool_name, action),
                 "{tool}: unknown action {action}"
             );
         }

@@ -1,7 +1,9 @@
 //! The `pg_query` tool: `read`, `write`, `explain` and `transaction`, with default-deny for
 //! writes, `dry_run`, bound `params` and `max_rows` (contract §2, §3). Each returns a typed
-//! [`QueryResult`] (the structs are in [`crate::mcp::results`]).
+//! [`QueryResult`] (the structs are in [`crate::mcp::results`]). The arguments' JSON Schema is
+//! derived from [`QueryArgs`] (see `tools.rs`).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -12,8 +14,9 @@ use crate::db::run::{statement_under_savepoint, under_savepoint};
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
 use crate::mcp::common::limits_with_ceiling;
-use crate::mcp::common::{parse, truncate_for_message};
+use crate::mcp::common::parse;
 use crate::mcp::gate::{authorize, authorize_operations};
+use crate::mcp::names::{ActionArg, QueryAction};
 use crate::mcp::results::{ExplainResult, PlanSummary, QueryResult, RowResult, TransactionResult};
 use crate::safety::classify::{ExplainTarget, Parsed, StatementClass};
 use crate::safety::policy::{Action, Authority};
@@ -21,14 +24,15 @@ use crate::state::AppState;
 
 /// Arguments of `pg_query`. Unknown fields are refused so that a typo (`autocomit`) is reported
 /// rather than silently ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryArgs {
-    /// `read`, `write`, `explain` or `transaction`.
-    pub action: String,
+    /// One of [`QueryAction`].
+    pub action: ActionArg<QueryAction>,
     /// One SQL statement.
     pub sql: Option<String>,
     /// Values bound to `$1…$n`.
+    #[schemars(extend("x-description" = "values for $1…$n"))]
     pub params: Option<Vec<Value>>,
     /// A pg_tx handle.
     pub session_id: Option<String>,
@@ -44,12 +48,15 @@ pub struct QueryArgs {
     pub max_rows: Option<u64>,
     /// `fetch` / `close_cursor`: a `next_cursor`.
     pub cursor: Option<String>,
+    /// A `confirmation_required` error's token. `confirm::check` takes it out of the arguments
+    /// before they are parsed, so it is never read here: it is declared for the schema.
+    pub confirm: Option<String>,
     /// Lower the cost ceiling for this call (planner cost units); never raises it.
     pub max_cost: Option<f64>,
 }
 
 /// One statement of a `transaction`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
     /// The statement.
@@ -59,16 +66,6 @@ pub struct Operation {
     pub params: Vec<Value>,
 }
 
-/// The actions, for the schema and for error messages.
-pub const ACTIONS: &[&str] = &[
-    "read",
-    "write",
-    "explain",
-    "transaction",
-    "fetch",
-    "close_cursor",
-];
-
 /// Run one `pg_query` call. Returns the structured result.
 pub(crate) async fn call(
     state: &AppState,
@@ -76,42 +73,34 @@ pub(crate) async fn call(
     args: QueryArgs,
 ) -> Result<QueryResult, ToolError> {
     let limits = limits_with_ceiling(state, args.max_rows, args.max_cost)?;
-    if !ACTIONS.contains(&args.action.as_str()) {
-        return Err(ToolError::InvalidInput(format!(
-            "unknown action {:?} for pg_query; use one of: {}",
-            truncate_for_message(&args.action),
-            ACTIONS.join(", ")
-        )));
-    }
+    let action = args.action.known()?;
     // A cursor knows where it lives (its own connection or a session): no session_id needed.
-    match args.action.as_str() {
-        "fetch" => return crate::mcp::cursor::fetch(state, caller, &args).await,
-        "close_cursor" => return crate::mcp::cursor::close(state, caller, &args).await,
+    match action {
+        QueryAction::Fetch => return crate::mcp::cursor::fetch(state, caller, &args).await,
+        QueryAction::CloseCursor => return crate::mcp::cursor::close(state, caller, &args).await,
         _ => {}
     }
     if let Some(id) = args.session_id.as_deref() {
         // The connection's cached statements are kept: each shape below copes with a stale one.
         let mut g = state.sessions.acquire_cached(&caller.owner, id).await?;
         let out = bounded(&mut g, async |g| {
-            in_session(state, caller, g, &args, &limits).await
+            in_session(state, caller, g, action, &args, &limits).await
         })
         .await?;
         return Ok(out.in_session(g.view()));
     }
-    match args.action.as_str() {
-        "read" => read(state, caller, &args, &limits).await.map(Into::into),
-        "write" => write(state, caller, &args, &limits).await.map(Into::into),
-        "explain" => explain(state, caller, &args, &limits)
+    match action {
+        QueryAction::Read => read(state, caller, &args, &limits).await.map(Into::into),
+        QueryAction::Write => write(state, caller, &args, &limits).await.map(Into::into),
+        QueryAction::Explain => explain(state, caller, &args, &limits)
             .await
             .map(QueryResult::Explain),
-        "transaction" => transaction(state, caller, &args, &limits)
+        QueryAction::Transaction => transaction(state, caller, &args, &limits)
             .await
             .map(QueryResult::Transaction),
-        other => Err(ToolError::InvalidInput(format!(
-            "unknown action {:?} for pg_query; use one of: {}",
-            truncate_for_message(other),
-            ACTIONS.join(", ")
-        ))),
+        QueryAction::Fetch | QueryAction::CloseCursor => {
+            unreachable!("cursor actions returned above")
+        }
     }
 }
 
@@ -421,12 +410,13 @@ async fn in_session(
     state: &AppState,
     caller: &Caller,
     g: &mut SessionGuard,
+    action: QueryAction,
     args: &QueryArgs,
     limits: &Limits,
 ) -> Result<QueryResult, ToolError> {
     let params = args.params.clone().unwrap_or_default();
-    match args.action.as_str() {
-        "read" => {
+    match action {
+        QueryAction::Read => {
             let sql = require_sql(args)?;
             let parsed = parse(sql)?;
             authorize(state, Action::Read, &parsed, authority(args, true)).await?;
@@ -450,7 +440,7 @@ async fn in_session(
             .await
             .map(Into::into)
         }
-        "write" => {
+        QueryAction::Write => {
             let sql = require_sql(args)?;
             let parsed = parse(sql)?;
             authorize(state, Action::Write, &parsed, authority(args, true)).await?;
@@ -471,7 +461,7 @@ async fn in_session(
             .await?;
             Ok(RowResult::new(rows, limits).into())
         }
-        "explain" => {
+        QueryAction::Explain => {
             let sql = require_sql(args)?;
             let parsed = parse(sql)?;
             let analyze = args.analyze.unwrap_or(false);
@@ -492,7 +482,10 @@ async fn in_session(
             let out = explain_result(rows, analyze, analyze && target == ExplainTarget::Write)?;
             Ok(QueryResult::Explain(out.with_ceiling(&limits.ceiling)))
         }
-        _ => {
+        QueryAction::Fetch | QueryAction::CloseCursor => {
+            unreachable!("cursor actions return before a session is acquired")
+        }
+        QueryAction::Transaction => {
             let (ops, parsed, _) = prepare_operations(state, args, true).await?;
             let dry_run = args.dry_run.unwrap_or(false);
             // Prepared against the catalog as it is now: operations applied to the session

@@ -12,6 +12,7 @@ use crate::error::ToolError;
 use crate::mcp::catalog::{Catalog, QualifiedName, read_scope};
 use crate::mcp::common::limits_for;
 use crate::mcp::monitor;
+use crate::mcp::names::{MonitorAction, SchemaAction, SchemaTarget};
 use crate::mcp::schema::{self, SchemaArgs};
 use crate::mcp::support::ms;
 use crate::safety::ident::quote_ident;
@@ -123,8 +124,8 @@ pub async fn read(
     let value = match uri {
         TABLES_URI => {
             let args = SchemaArgs {
-                action: "list".into(),
-                target: Some("table".into()),
+                action: SchemaAction::List.into(),
+                target: Some(SchemaTarget::Table.into()),
                 limit: Some(1000),
                 ..SchemaArgs::default()
             };
@@ -136,7 +137,7 @@ pub async fn read(
         HEALTH_URI => monitor::health(state, caller).await.map_err(tool_error)?,
         ACTIVITY_URI => {
             let args = monitor::MonitorArgs {
-                action: "activity".into(),
+                action: MonitorAction::Activity.into(),
                 ..monitor::MonitorArgs::default()
             };
             let started = std::time::Instant::now();

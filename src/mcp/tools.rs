@@ -2,37 +2,28 @@
 //! top-level `oneOf`, no `["x","null"]` type arrays: some clients reject them, MCP Inspector
 //! `--strict` warns), small output schemas and annotations that are true of every action.
 //!
+//! The input schemas are derived from the argument structs the tools parse ([`input_schema`]),
+//! so an argument cannot be offered and refused, or accepted and hidden; the derived schema is
+//! compacted to the flat shape clients take, and pinned by `testdata/input_schemas.json`.
+//!
 //! The list is built once ([`all`]): rmcp asks for a tool's schema while validating each
 //! request, and `tools/list` is sent into every conversation, so it is kept under 8 KB.
 
 use std::sync::{Arc, LazyLock};
 
 use rmcp::model::{Tool, ToolAnnotations};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
 
-use super::query;
+use super::names::{ToolAction, ToolName};
 
 /// Tools this build serves.
-pub const NAMES: &[&str] = &[
-    "pg_query",
-    "pg_schema",
-    "pg_admin",
-    "pg_tx",
-    "pg_monitor",
-    "pg_read",
-];
+pub const NAMES: &[&str] = ToolName::NAMES;
 
 /// Whether `action` is one of `tool`'s actions (keeps metric labels to a known set).
-pub fn is_known_action(tool: &str, action: &str) -> bool {
-    match tool {
-        "pg_query" => query::ACTIONS.contains(&action),
-        "pg_schema" => super::schema::ACTIONS.contains(&action),
-        "pg_admin" => super::admin::ACTIONS.contains(&action),
-        "pg_tx" => super::tx::ACTIONS.contains(&action),
-        "pg_monitor" => super::monitor::ACTIONS.contains(&action),
-        "pg_read" => super::read::ACTIONS.contains(&action),
-        _ => false,
-    }
+pub fn is_known_action(tool: ToolName, action: &str) -> bool {
+    ToolAction::parse(tool, action).is_some()
 }
 
 const PG_QUERY_DESCRIPTION: &str = "Run SQL, one statement a call; values go in params ($1, $2…), never into sql.
@@ -93,129 +84,87 @@ fn object(v: Value) -> Arc<serde_json::Map<String, Value>> {
     }
 }
 
-fn action(actions: &[&str]) -> Value {
-    json!({"type": "string", "enum": actions})
+/// The input schema of the arguments `T`, in the shape every client takes: one object with
+/// inline properties (no `$schema`, `title`, `$defs`/`$ref`), each `Option` as its plain type,
+/// no `additionalProperties`, `default`s or numeric `format`s, and descriptions only where a
+/// field asks for one with `x-description`: the tool descriptions say what the arguments
+/// mean, and repeating that per property would double the bytes every conversation pays for.
+/// Doc comments on the fields are for readers of the code.
+pub(crate) fn input_schema<T: JsonSchema>() -> Value {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .for_deserialize()
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    compact(&mut schema);
+    schema
 }
 
-fn input(properties: Value) -> Value {
-    json!({"type": "object", "properties": properties, "required": ["action"]})
+/// `input_schema`'s rewriting of one schema object and, recursively, its subschemas.
+fn compact(schema: &mut Value) {
+    let Value::Object(s) = schema else { return };
+    for key in ["$schema", "title", "$defs", "default", "description"] {
+        s.remove(key);
+    }
+    if let Some(d) = s.remove("x-description") {
+        s.insert("description".into(), d);
+    }
+    if s.get("additionalProperties") == Some(&Value::Bool(false)) {
+        s.remove("additionalProperties");
+    }
+    // `u64` says `minimum: 0` beside its format; an explicit range (pg_schema's limit) stays.
+    if let Some(Value::String(format)) = s.remove("format")
+        && format.starts_with("uint")
+        && s.get("minimum") == Some(&json!(0))
+    {
+        s.remove("minimum");
+    }
+    // Vec<Value>: `items: true` (anything) says nothing.
+    if s.get("items") == Some(&Value::Bool(true)) {
+        s.remove("items");
+    }
+    not_nullable(s);
+    if let Some(Value::Object(props)) = s.get_mut("properties") {
+        props.values_mut().for_each(compact);
+    }
+    if let Some(items) = s.get_mut("items") {
+        compact(items);
+    }
 }
 
-// Shared property schemas. Descriptions live in the tool descriptions: repeating them per
-// property would double the bytes every conversation pays for.
-fn string() -> Value {
-    json!({"type": "string"})
+/// An `Option` is "absent or this type" to the server (a JSON null is refused by most fields
+/// anyway): drop the `null` alternative schemars adds, so no type array or `anyOf` remains.
+fn not_nullable(s: &mut Map<String, Value>) {
+    let is_null = |v: &Value| v.get("type") == Some(&json!("null"));
+    let or_null =
+        matches!(s.get("anyOf"), Some(Value::Array(a)) if a.len() == 2 && a.iter().any(is_null));
+    if or_null
+        && let Some(Value::Array(alternatives)) = s.remove("anyOf")
+        && let Some(Value::Object(inner)) = alternatives.into_iter().find(|v| !is_null(v))
+    {
+        // The field's own keys (an `x-description`) win over the type's.
+        for (k, v) in inner {
+            s.entry(k).or_insert(v);
+        }
+    }
+    if let Some(Value::Array(types)) = s.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types.pop().expect("one type");
+            s.insert("type".into(), only);
+        }
+    }
+    if let Some(Value::Array(values)) = s.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
 }
+
+// Output schemas' shared property schemas.
 fn boolean() -> Value {
     json!({"type": "boolean"})
-}
-fn count() -> Value {
-    json!({"type": "integer"})
-}
-fn params() -> Value {
-    json!({"type": "array", "description": "values for $1…$n"})
-}
-/// `params` where the tool's description already says what it holds.
-fn array() -> Value {
-    json!({"type": "array"})
-}
-
-fn pg_query_input_schema() -> Value {
-    input(json!({
-        "action": action(query::ACTIONS),
-        "sql": string(),
-        "params": params(),
-        "session_id": string(),
-        "autocommit": boolean(),
-        "dry_run": boolean(),
-        "analyze": boolean(),
-        "operations": {"type": "array", "items": {"type": "object", "properties": {"sql": string(), "params": array()}, "required": ["sql"]}},
-        "max_rows": {"type": "integer"},
-        "cursor": string(),
-        "confirm": string(),
-        "max_cost": {"type": "number"}
-    }))
-}
-
-fn pg_schema_input_schema() -> Value {
-    input(json!({
-        "action": action(super::schema::ACTIONS),
-        "target": action(super::schema::TARGETS),
-        "schema": string(),
-        "name": string(),
-        "pattern": string(),
-        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "offset": count(),
-        "include_system": boolean(),
-        "sql": string(),
-        "session_id": string(),
-        "autocommit": boolean(),
-        "dry_run": boolean(),
-        "confirm": string()
-    }))
-}
-
-fn pg_admin_input_schema() -> Value {
-    input(json!({
-        "action": action(super::admin::ACTIONS),
-        "table": string(),
-        "full": boolean(),
-        "verbose": boolean(),
-        "concurrently": boolean(),
-        "autocommit": boolean(),
-        "session_id": string(),
-        "setting_name": string(),
-        // A string only: PostgreSQL takes every setting as text, and a type array
-        // (["string","number","boolean"]) is what portable clients warn about. Numbers and
-        // booleans are still accepted by the server.
-        "setting_value": {"type": "string", "description": "e.g. 64MB"},
-        "category": string(),
-        "pattern": string(),
-        "limit": {"type": "integer"},
-        "offset": count()
-    }))
-}
-
-fn pg_tx_input_schema() -> Value {
-    input(json!({
-        "action": action(super::tx::ACTIONS),
-        "session_id": string(),
-        "isolation_level": action(&["read_committed", "repeatable_read", "serializable"]),
-        "read_only": boolean(),
-        "savepoint_name": string()
-    }))
-}
-
-fn pg_monitor_input_schema() -> Value {
-    input(json!({
-        "action": action(super::monitor::ACTIONS),
-        "include_idle": boolean(),
-        "limit": {"type": "integer"},
-        "order_by": action(super::monitor::ORDERS)
-    }))
-}
-
-fn pg_read_input_schema() -> Value {
-    input(json!({
-        "action": action(super::read::ACTIONS),
-        "sql": string(),
-        "params": array(),
-        "max_rows": {"type": "integer"},
-        "max_cost": {"type": "number"},
-        "cursor": string(),
-        "session_id": string(),
-        // Its values are listed once, in pg_schema's schema: the list is paid for per conversation.
-        "target": string(),
-        "schema": string(),
-        "name": string(),
-        "pattern": string(),
-        "limit": {"type": "integer"},
-        "offset": count(),
-        "include_system": boolean(),
-        "table": string(),
-        "setting_name": string(),
-        "category": string()
-    }))
 }
 
 /// Output schemas: permissive (no `required`, no type arrays), naming the fields a client may
@@ -239,13 +188,13 @@ fn plain_output() -> Value {
 }
 
 fn tool(
-    name: &'static str,
+    name: ToolName,
     description: &'static str,
     input: Value,
     output: Value,
     annotations: ToolAnnotations,
 ) -> Tool {
-    Tool::new(name, description, object(input))
+    Tool::new(name.name(), description, object(input))
         .with_raw_output_schema(object(output))
         // The title lives in the annotations only: a second copy costs bytes in every conversation.
         .with_annotations(annotations.open_world(false))
@@ -256,9 +205,9 @@ static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     // Annotations are per tool, so each must hold for the tool's most consequential action.
     vec![
         tool(
-            "pg_query",
+            ToolName::Query,
             PG_QUERY_DESCRIPTION,
-            pg_query_input_schema(),
+            input_schema::<super::query::QueryArgs>(),
             rows_output(),
             // write runs DELETE/UPDATE; the same write twice is not the same as once.
             ToolAnnotations::with_title("PostgreSQL query")
@@ -267,9 +216,9 @@ static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
                 .idempotent(false),
         ),
         tool(
-            "pg_schema",
+            ToolName::Schema,
             PG_SCHEMA_DESCRIPTION,
-            pg_schema_input_schema(),
+            input_schema::<super::schema::SchemaArgs>(),
             plain_output(),
             // drop runs DROP and TRUNCATE.
             ToolAnnotations::with_title("PostgreSQL schema")
@@ -278,9 +227,9 @@ static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
                 .idempotent(false),
         ),
         tool(
-            "pg_admin",
+            ToolName::Admin,
             PG_ADMIN_DESCRIPTION,
-            pg_admin_input_schema(),
+            input_schema::<super::admin::AdminArgs>(),
             plain_output(),
             // VACUUM, ANALYZE and REINDEX rewrite statistics and storage, never rows, and
             // repeating one has no further effect; a session setting is overwritten, not piled up.
@@ -290,9 +239,9 @@ static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
                 .idempotent(true),
         ),
         tool(
-            "pg_tx",
+            ToolName::Tx,
             PG_TX_DESCRIPTION,
-            pg_tx_input_schema(),
+            input_schema::<super::tx::TxArgs>(),
             plain_output(),
             // rollback discards a session's writes, commit makes deletes permanent.
             ToolAnnotations::with_title("PostgreSQL transactions")
@@ -301,9 +250,9 @@ static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
                 .idempotent(false),
         ),
         tool(
-            "pg_monitor",
+            ToolName::Monitor,
             PG_MONITOR_DESCRIPTION,
-            pg_monitor_input_schema(),
+            input_schema::<super::monitor::MonitorArgs>(),
             plain_output(),
             // Statistics views, read in READ ONLY transactions.
             ToolAnnotations::with_title("PostgreSQL monitoring")
@@ -312,9 +261,9 @@ static ALL: LazyLock<Vec<Tool>> = LazyLock::new(|| {
                 .idempotent(true),
         ),
         tool(
-            "pg_read",
+            ToolName::Read,
             PG_READ_DESCRIPTION,
-            pg_read_input_schema(),
+            input_schema::<super::read::ReadArgs>(),
             plain_output(),
             // Every action is served by a read path (READ ONLY transactions, catalog reads);
             // arguments that could change something are refused (see read.rs).
@@ -353,6 +302,89 @@ pub fn get(name: &str) -> Option<&'static Tool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::names::{ActionArg, MonitorOrder};
+
+    /// A sample of each shape the argument structs use.
+    #[derive(JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // only its schema is used
+    struct Sample {
+        /// Doc comments are for the code's readers.
+        order: ActionArg<MonitorOrder>,
+        count: Option<u64>,
+        #[schemars(range(min = 1, max = 10))]
+        page: Option<u64>,
+        ratio: Option<f64>,
+        #[schemars(extend("x-description" = "kept"))]
+        values: Option<Vec<Value>>,
+        items: Option<Vec<SampleItem>>,
+        by: Option<ActionArg<MonitorOrder>>,
+    }
+
+    /// An inner object: inlined, not a `$ref`.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct SampleItem {
+        name: String,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn derived_schemas_are_compacted_to_flat_plain_types() {
+        let order = json!({"type": "string", "enum": ["mean_time", "total_time", "calls"]});
+        assert_eq!(
+            input_schema::<Sample>(),
+            json!({
+                "type": "object",
+                "properties": {
+                    "order": order,
+                    "count": {"type": "integer"},
+                    "page": {"type": "integer", "minimum": 1, "maximum": 10},
+                    "ratio": {"type": "number"},
+                    "values": {"type": "array", "description": "kept"},
+                    "items": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "tags": {"type": "array", "items": {"type": "string"}}
+                        },
+                        "required": ["name"]
+                    }},
+                    "by": order
+                },
+                "required": ["order"]
+            })
+        );
+    }
+
+    /// The input schemas of [`all`], in list order, as the fixture holds them.
+    fn input_schemas_text() -> String {
+        let schemas: Vec<Value> = all()
+            .iter()
+            .map(|t| json!({"name": t.name, "inputSchema": Value::Object((*t.input_schema).clone())}))
+            .collect();
+        serde_json::to_string_pretty(&schemas).expect("schemas serialize") + "\n"
+    }
+
+    /// The input schemas clients see, pinned byte for byte: a change to an argument type that
+    /// would change them shows up here, to be made deliberately (regenerate the fixture with
+    /// `COLDQUERY_WRITE_FIXTURE=1 cargo test --lib input_schemas`).
+    #[test]
+    fn input_schemas_equal_the_fixture_byte_for_byte() {
+        let got = input_schemas_text();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/mcp/testdata/input_schemas.json"
+        );
+        if std::env::var_os("COLDQUERY_WRITE_FIXTURE").is_some() {
+            // Compared on the next build, which includes the new file.
+            std::fs::write(path, &got).expect("write the fixture");
+            return;
+        }
+        let want = include_str!("testdata/input_schemas.json");
+        assert!(got == want, "input schemas differ from {path}:\n{got}");
+    }
 
     /// Every schema object in `v`, recursively.
     fn schemas<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
@@ -428,7 +460,8 @@ mod tests {
             let desc = t.description.as_deref().unwrap_or_default();
             for a in actions {
                 let a = a.as_str().unwrap();
-                assert!(is_known_action(&t.name, a), "{} {a}", t.name);
+                let tool = ToolName::parse(&t.name).expect("a listed tool has a name");
+                assert!(is_known_action(tool, a), "{} {a}", t.name);
                 assert!(
                     desc.contains(a),
                     "{} description does not mention {a}",

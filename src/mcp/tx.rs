@@ -1,42 +1,36 @@
 //! The `pg_tx` tool: transactions that span tool calls, on dedicated connections
 //! (`begin`, `commit`, `rollback`, `savepoint`, `release`, `rollback_to`, `list`), and its
-//! typed results ([`TxResult`]).
+//! typed results ([`TxResult`]). The arguments' JSON Schema is derived from [`TxArgs`].
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
 use crate::db::run::session_simple;
 use crate::db::sessions::{Isolation, SessionView};
 use crate::error::ToolError;
+use crate::mcp::names::{ActionArg, TxAction};
 use crate::safety::ident::Ident;
 use crate::state::AppState;
 
 /// Arguments of `pg_tx`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TxArgs {
-    /// One of [`ACTIONS`].
-    pub action: String,
+    /// One of [`TxAction`].
+    pub action: ActionArg<TxAction>,
     /// The handle (all actions but begin and list).
     pub session_id: Option<String>,
     /// begin: read_committed (default), repeatable_read, serializable.
+    // Text, not an enum type: `Isolation::parse` also takes the SQL spelling ("REPEATABLE
+    // READ"). The schema offers the contract's names.
+    #[schemars(extend("enum" = ["read_committed", "repeatable_read", "serializable"]))]
     pub isolation_level: Option<String>,
     /// begin: a READ ONLY transaction.
     pub read_only: Option<bool>,
     /// savepoint, release, rollback_to.
     pub savepoint_name: Option<String>,
 }
-
-/// The actions, for the schema and error messages.
-pub const ACTIONS: &[&str] = &[
-    "begin",
-    "commit",
-    "rollback",
-    "savepoint",
-    "release",
-    "rollback_to",
-    "list",
-];
 
 fn need_session(args: &TxArgs) -> Result<&str, ToolError> {
     args.session_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -83,7 +77,7 @@ pub(crate) struct SavepointDone {
     /// The savepoint, as validated.
     pub(crate) savepoint_name: String,
     /// The action that was done.
-    pub(crate) done: String,
+    pub(crate) done: &'static str,
     /// The session after it.
     pub(crate) session: SessionView,
 }
@@ -116,8 +110,9 @@ pub(crate) async fn call(
     args: TxArgs,
 ) -> Result<TxResult, ToolError> {
     let sessions = &state.sessions;
-    match args.action.as_str() {
-        "begin" => {
+    let action = args.action.known()?;
+    match action {
+        TxAction::Begin => {
             let isolation = match args.isolation_level.as_deref() {
                 Some(s) => Isolation::parse(s)?,
                 None => Isolation::ReadCommitted,
@@ -144,11 +139,11 @@ pub(crate) async fn call(
                 ),
             }))
         }
-        "commit" | "rollback" => {
+        TxAction::Commit | TxAction::Rollback => {
             let id = need_session(&args)?;
             // COMMIT and ROLLBACK prepare nothing: the cached statements can stay.
             let g = sessions.acquire_cached(&caller.owner, id).await?;
-            let commit = args.action == "commit";
+            let commit = action == TxAction::Commit;
             let committed = g.finish(commit).await?;
             Ok(TxResult::Finished(Finished {
                 session_id: id.to_owned(),
@@ -161,7 +156,7 @@ pub(crate) async fn call(
                 },
             }))
         }
-        "savepoint" | "release" | "rollback_to" => {
+        TxAction::Savepoint | TxAction::Release | TxAction::RollbackTo => {
             let id = need_session(&args)?;
             let raw = args.savepoint_name.as_deref().ok_or_else(|| {
                 ToolError::InvalidInput(format!(
@@ -170,32 +165,27 @@ pub(crate) async fn call(
                 ))
             })?;
             let name = Ident::parse("savepoint_name", raw).map_err(ToolError::InvalidInput)?;
-            let sql = match args.action.as_str() {
-                "savepoint" => format!("SAVEPOINT {name}"),
-                "release" => format!("RELEASE SAVEPOINT {name}"),
+            let sql = match action {
+                TxAction::Savepoint => format!("SAVEPOINT {name}"),
+                TxAction::Release => format!("RELEASE SAVEPOINT {name}"),
                 _ => format!("ROLLBACK TO SAVEPOINT {name}"),
             };
             let mut g = sessions.acquire_cached(&caller.owner, id).await?;
             crate::db::run::bounded(&mut g, async |g| session_simple(g, sql).await).await?;
-            if args.action == "rollback_to" {
+            if action == TxAction::RollbackTo {
                 // Back to a point before the failure: the transaction is usable again.
                 g.clear_failure();
             }
             Ok(TxResult::Savepoint(SavepointDone {
                 session_id: id.to_owned(),
                 savepoint_name: name.as_str().to_owned(),
-                done: args.action.clone(),
+                done: action.name(),
                 session: g.view(),
             }))
         }
-        "list" => Ok(TxResult::Listed(Listed {
+        TxAction::List => Ok(TxResult::Listed(Listed {
             sessions: sessions.list(&caller.owner),
         })),
-        other => Err(ToolError::InvalidInput(format!(
-            "unknown action {:?} for pg_tx; use one of: {}",
-            other.chars().take(64).collect::<String>(),
-            ACTIONS.join(", ")
-        ))),
     }
 }
 
@@ -253,7 +243,7 @@ mod tests {
         let v = serde_json::to_value(TxResult::Savepoint(SavepointDone {
             session_id: "tx_1".into(),
             savepoint_name: "before_update".into(),
-            done: "rollback_to".into(),
+            done: TxAction::RollbackTo.name(),
             session: view(),
         }))
         .unwrap();

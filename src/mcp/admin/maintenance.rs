@@ -1,5 +1,6 @@
 //! `pg_admin vacuum`/`analyze`/`reindex`: the statement built from keywords and catalog names
-//! only, run in a session or in autocommit, and the table's statistics after it.
+//! only (the keyword from the [`AdminAction`]), run in a session or in autocommit, and the
+//! table's statistics after it.
 
 use serde_json::{Value, json};
 
@@ -8,6 +9,7 @@ use crate::db::run::under_savepoint;
 use crate::error::ToolError;
 use crate::mcp::catalog::{Catalog, QualifiedName, Relation, read_scope, relkind_name};
 use crate::mcp::common::limits_for;
+use crate::mcp::names::AdminAction;
 use crate::mcp::support::ms;
 use crate::safety::classify;
 use crate::safety::ident::quote_ident;
@@ -23,7 +25,11 @@ enum Target {
 }
 
 /// Build the statement. Only keywords and names read back from the catalogs (quoted) go in.
-fn maintenance_sql(action: &str, args: &AdminArgs, target: &Target) -> Result<String, ToolError> {
+fn maintenance_sql(
+    action: AdminAction,
+    args: &AdminArgs,
+    target: &Target,
+) -> Result<String, ToolError> {
     let mut options = Vec::new();
     if args.full.unwrap_or(false) {
         options.push("FULL");
@@ -42,28 +48,28 @@ fn maintenance_sql(action: &str, args: &AdminArgs, target: &Target) -> Result<St
         ""
     };
     let sql = match (action, target) {
-        ("vacuum", Target::Database(_)) => format!("VACUUM{options}"),
-        ("analyze", Target::Database(_)) => format!("ANALYZE{options}"),
-        ("reindex", Target::Database(db)) => {
+        (AdminAction::Vacuum, Target::Database(_)) => format!("VACUUM{options}"),
+        (AdminAction::Analyze, Target::Database(_)) => format!("ANALYZE{options}"),
+        (AdminAction::Reindex, Target::Database(db)) => {
             format!(
                 "REINDEX{options} DATABASE{concurrently} {}",
                 quote_ident(db)
             )
         }
-        ("vacuum" | "analyze", Target::Relation(r)) => {
+        (AdminAction::Vacuum | AdminAction::Analyze, Target::Relation(r)) => {
             let ok = matches!(r.relkind.as_str(), "r" | "p" | "m")
-                || (action == "analyze" && r.relkind == "f");
+                || (action == AdminAction::Analyze && r.relkind == "f");
             if !ok {
                 return Err(ToolError::InvalidInput(format!(
                     "{} is a {}; {} works on tables and materialized views",
                     r.shown(),
                     relkind_name(&r.relkind).replace('_', " "),
-                    action.to_uppercase()
+                    action.name().to_uppercase()
                 )));
             }
-            format!("{}{options} {}", action.to_uppercase(), r.quoted())
+            format!("{}{options} {}", action.name().to_uppercase(), r.quoted())
         }
-        ("reindex", Target::Relation(r)) => {
+        (AdminAction::Reindex, Target::Relation(r)) => {
             let what = match r.relkind.as_str() {
                 "r" | "p" | "m" | "t" => "TABLE",
                 "i" | "I" => "INDEX",
@@ -77,7 +83,9 @@ fn maintenance_sql(action: &str, args: &AdminArgs, target: &Target) -> Result<St
             };
             format!("REINDEX{options} {what}{concurrently} {}", r.quoted())
         }
-        _ => unreachable!("maintenance actions are checked by the caller"),
+        (AdminAction::Stats | AdminAction::Settings, _) => {
+            unreachable!("only maintenance actions are dispatched here")
+        }
     };
     // Defence in depth: what we built must parse as exactly one maintenance statement.
     let parsed = classify::parse_one(&sql)
@@ -99,15 +107,15 @@ const VERBOSE_NOTE: &str = "VERBOSE output is sent by PostgreSQL as INFO message
 pub(super) async fn maintenance(
     state: &AppState,
     caller: &Caller,
+    action: AdminAction,
     args: &AdminArgs,
 ) -> Result<Value, ToolError> {
-    let action = args.action.as_str();
-    if args.full.is_some() && action != "vacuum" {
+    if args.full.is_some() && action != AdminAction::Vacuum {
         return Err(ToolError::InvalidInput(
             "full applies to vacuum only (VACUUM FULL)".into(),
         ));
     }
-    if args.concurrently.is_some() && action != "reindex" {
+    if args.concurrently.is_some() && action != AdminAction::Reindex {
         return Err(ToolError::InvalidInput(
             "concurrently applies to reindex only (REINDEX … CONCURRENTLY)".into(),
         ));
@@ -122,14 +130,14 @@ pub(super) async fn maintenance(
     let started = std::time::Instant::now();
 
     if let Some(id) = args.session_id.as_deref() {
-        if action == "vacuum" {
+        if action == AdminAction::Vacuum {
             return Err(ToolError::InvalidInput(
                 "VACUUM cannot run inside a transaction block, so not in a pg_tx session: call \
                  pg_admin vacuum without session_id and with autocommit: true"
                     .into(),
             ));
         }
-        if action == "reindex" && (concurrently || name.is_none()) {
+        if action == AdminAction::Reindex && (concurrently || name.is_none()) {
             return Err(ToolError::InvalidInput(
                 "REINDEX … CONCURRENTLY and REINDEX DATABASE cannot run inside a transaction \
                  block, so not in a pg_tx session: call pg_admin reindex without session_id and \
@@ -168,9 +176,10 @@ pub(super) async fn maintenance(
 
     if !args.autocommit.unwrap_or(false) {
         return Err(ToolError::PolicyDenied(format!(
-            "pg_admin {action} is default-deny: add autocommit: true to run it now (it runs on \
+            "pg_admin {} is default-deny: add autocommit: true to run it now (it runs on \
              its own, outside any transaction, and cannot be rolled back){}",
-            if action == "vacuum" {
+            action.name(),
+            if action == AdminAction::Vacuum {
                 ""
             } else {
                 ", or pass a session_id from pg_tx begin"
@@ -214,7 +223,7 @@ pub(super) async fn maintenance(
 }
 
 fn maintenance_result(
-    action: &str,
+    action: AdminAction,
     args: &AdminArgs,
     target: &Target,
     sql: &str,
@@ -222,7 +231,7 @@ fn maintenance_result(
     started: std::time::Instant,
 ) -> Value {
     let mut out = json!({
-        "action": action,
+        "action": action.name(),
         "statement": sql,
         "ok": true,
         "duration_ms": ms(started),
@@ -264,30 +273,30 @@ mod tests {
         };
         let t = Target::Relation(rel.clone());
         assert_eq!(
-            maintenance_sql("vacuum", &args(Some(true), Some(true), None), &t).unwrap(),
+            maintenance_sql(AdminAction::Vacuum, &args(Some(true), Some(true), None), &t).unwrap(),
             "VACUUM (FULL, VERBOSE) \"app\".\"Order\""
         );
         assert_eq!(
-            maintenance_sql("analyze", &args(None, None, None), &t).unwrap(),
+            maintenance_sql(AdminAction::Analyze, &args(None, None, None), &t).unwrap(),
             "ANALYZE \"app\".\"Order\""
         );
         assert_eq!(
-            maintenance_sql("reindex", &args(None, None, Some(true)), &t).unwrap(),
+            maintenance_sql(AdminAction::Reindex, &args(None, None, Some(true)), &t).unwrap(),
             "REINDEX TABLE CONCURRENTLY \"app\".\"Order\""
         );
         let db = Target::Database("my\"db".into());
         assert_eq!(
-            maintenance_sql("reindex", &args(None, None, None), &db).unwrap(),
+            maintenance_sql(AdminAction::Reindex, &args(None, None, None), &db).unwrap(),
             "REINDEX DATABASE \"my\"\"db\""
         );
         assert_eq!(
-            maintenance_sql("vacuum", &args(None, None, None), &db).unwrap(),
+            maintenance_sql(AdminAction::Vacuum, &args(None, None, None), &db).unwrap(),
             "VACUUM"
         );
         let view = Target::Relation(Relation {
             relkind: "v".into(),
             ..rel
         });
-        assert!(maintenance_sql("vacuum", &args(None, None, None), &view).is_err());
+        assert!(maintenance_sql(AdminAction::Vacuum, &args(None, None, None), &view).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Confirmation of destructive statements (contract §8): before a statement the policy marks
 //! destructive runs, the client's user is asked through MCP elicitation, or the call is
-//! refused with a one-time confirm token that approves exactly that call.
+//! refused with a one-time confirm token that approves exactly that call. Which calls can be
+//! destructive is a match on the call's [`ToolAction`].
 //!
 //! Tokens are HMAC-SHA256 over the caller (its ownership key), the tool and the call's
 //! canonical arguments (action, SQL text, params, session…; everything but `confirm`), with a
@@ -27,6 +28,7 @@ use serde_json::Value;
 use crate::caller::Caller;
 use crate::config::ConfirmMode;
 use crate::error::ToolError;
+use crate::mcp::names::{QueryAction, SchemaAction, ToolAction, ToolName};
 use crate::mcp::results::QueryResult;
 use crate::safety::classify::DdlKind;
 use crate::safety::policy::{Action, Authority};
@@ -98,11 +100,11 @@ fn round_trip_binding(bound: &[u8]) -> Vec<u8> {
 pub(crate) async fn check(
     state: &AppState,
     caller: &Caller,
-    tool: &str,
+    tool: ToolName,
     args: &mut Value,
     ask: Ask<'_>,
 ) -> Result<(), ToolError> {
-    if !matches!(tool, "pg_query" | "pg_schema") {
+    if !matches!(tool, ToolName::Query | ToolName::Schema) {
         return Ok(());
     }
     let token = match args.as_object_mut().and_then(|o| o.remove("confirm")) {
@@ -121,7 +123,7 @@ pub(crate) async fn check(
     let Some(reason) = destructive(state, tool, args).await else {
         return Ok(());
     };
-    let bound = binding(caller, tool, args);
+    let bound = binding(caller, tool.name(), args);
     if let Some(t) = &token
         && state.confirmations.redeem(t, &bound)
     {
@@ -234,8 +236,8 @@ fn statement_of(args: &Value) -> String {
 
 /// Why the call needs confirmation, if it does (the policy's [`crate::safety::policy::Plan`]
 /// says). `None` also when the statement does not parse or is refused: the tool reports that.
-async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'static str> {
-    let action = args.get("action").and_then(Value::as_str)?;
+async fn destructive(state: &AppState, tool: ToolName, args: &Value) -> Option<&'static str> {
+    let action = ToolAction::of(tool, args)?;
     let flag = |k: &str| args.get(k).and_then(Value::as_bool).unwrap_or(false);
     let auth = Authority {
         dry_run: flag("dry_run"),
@@ -246,15 +248,15 @@ async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'sta
         return None;
     }
     let sql = || args.get("sql").and_then(Value::as_str);
-    match (tool, action) {
-        ("pg_query", "write") => {
+    match action {
+        ToolAction::Query(QueryAction::Write) => {
             let parsed = crate::mcp::common::parse(sql()?).ok()?;
             let plan = crate::mcp::gate::authorize(state, Action::Write, &parsed, auth)
                 .await
                 .ok()?;
             plan.destructive
         }
-        ("pg_query", "transaction") => {
+        ToolAction::Query(QueryAction::Transaction) => {
             let mut parsed = Vec::new();
             for op in args.get("operations")?.as_array()? {
                 parsed.push(crate::mcp::common::parse(op.get("sql")?.as_str()?).ok()?);
@@ -264,10 +266,12 @@ async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'sta
                 .ok()?;
             plan.destructive
         }
-        ("pg_schema", "create" | "alter" | "drop") => {
-            let kind = match action {
-                "create" => DdlKind::Create,
-                "alter" => DdlKind::Alter,
+        ToolAction::Schema(
+            ddl @ (SchemaAction::Create | SchemaAction::Alter | SchemaAction::Drop),
+        ) => {
+            let kind = match ddl {
+                SchemaAction::Create => DdlKind::Create,
+                SchemaAction::Alter => DdlKind::Alter,
                 _ => DdlKind::Drop,
             };
             let parsed = crate::mcp::common::parse(sql()?).ok()?;
@@ -286,7 +290,7 @@ async fn destructive(state: &AppState, tool: &str, args: &Value) -> Option<&'sta
 async fn preview(
     state: &AppState,
     caller: &Caller,
-    tool: &str,
+    tool: ToolName,
     args: &Value,
 ) -> Result<String, ToolError> {
     let mut dry = args.clone();
@@ -296,11 +300,12 @@ async fn preview(
     }
     let parse_err = |e: serde_json::Error| {
         ToolError::InvalidInput(format!(
-            "bad arguments for {tool}: {e}; see the tool's input schema"
+            "bad arguments for {}: {e}; see the tool's input schema",
+            tool.name()
         ))
     };
     let counts: Option<Vec<u64>> = match tool {
-        "pg_query" => {
+        ToolName::Query => {
             let a = serde_json::from_value(dry).map_err(parse_err)?;
             match crate::mcp::query::call(state, caller, a).await {
                 Ok(QueryResult::Rows(r)) => r.rows_affected.map(|n| vec![n]),

@@ -1,13 +1,14 @@
-//! `pg_schema list`: one catalog query per target, all with the same parameters, paged.
+//! `pg_schema list`: one catalog query per target ([`SchemaTarget`]), all with the same
+//! parameters, paged.
 
 use serde_json::{Value, json};
 
-use super::{SchemaArgs, TARGETS};
+use super::SchemaArgs;
 use crate::caller::Caller;
 use crate::db::executor::Limits;
 use crate::error::ToolError;
 use crate::mcp::catalog::{Catalog, read_scope, schema_filter};
-use crate::mcp::common::truncate_for_message;
+use crate::mcp::names::SchemaTarget;
 use crate::mcp::support::{ms, page, paged};
 use crate::state::AppState;
 
@@ -198,21 +199,20 @@ const LIST_TYPES: &str = concat!(
     " ORDER BY n.nspname, t.typname LIMIT $4::int8 OFFSET $5::int8"
 );
 
-fn list_sql(target: &str) -> Option<&'static str> {
-    Some(match target {
-        "schema" => LIST_SCHEMAS,
-        "table" => LIST_TABLES,
-        "view" => LIST_VIEWS,
-        "materialized_view" => LIST_MATVIEWS,
-        "function" => LIST_FUNCTIONS,
-        "sequence" => LIST_SEQUENCES,
-        "index" => LIST_INDEXES,
-        "trigger" => LIST_TRIGGERS,
-        "constraint" => LIST_CONSTRAINTS,
-        "extension" => LIST_EXTENSIONS,
-        "type" => LIST_TYPES,
-        _ => return None,
-    })
+fn list_sql(target: SchemaTarget) -> &'static str {
+    match target {
+        SchemaTarget::Schema => LIST_SCHEMAS,
+        SchemaTarget::Table => LIST_TABLES,
+        SchemaTarget::View => LIST_VIEWS,
+        SchemaTarget::MaterializedView => LIST_MATVIEWS,
+        SchemaTarget::Function => LIST_FUNCTIONS,
+        SchemaTarget::Sequence => LIST_SEQUENCES,
+        SchemaTarget::Index => LIST_INDEXES,
+        SchemaTarget::Trigger => LIST_TRIGGERS,
+        SchemaTarget::Constraint => LIST_CONSTRAINTS,
+        SchemaTarget::Extension => LIST_EXTENSIONS,
+        SchemaTarget::Type => LIST_TYPES,
+    }
 }
 
 /// `pg_schema list` (also the `postgres://schema/tables` resource).
@@ -222,14 +222,11 @@ pub(crate) async fn list(
     args: &SchemaArgs,
     limits: &Limits,
 ) -> Result<Value, ToolError> {
-    let target = args.target.as_deref().unwrap_or("table");
-    let sql = list_sql(target).ok_or_else(|| {
-        ToolError::InvalidInput(format!(
-            "unknown target {:?} for pg_schema list; use one of: {}",
-            truncate_for_message(target),
-            TARGETS.join(", ")
-        ))
-    })?;
+    let target = match &args.target {
+        Some(t) => t.known()?,
+        None => SchemaTarget::Table,
+    };
+    let sql = list_sql(target);
     let (limit, offset) = page(args.limit, args.offset, DEFAULT_LIMIT, MAX_LIMIT)?;
     let params = vec![
         schema_filter(args.schema.as_deref())?,
@@ -249,7 +246,7 @@ pub(crate) async fn list(
     )
     .await?;
     let mut out = paged(rows, limit, offset, cat.truncated);
-    out["target"] = json!(target);
+    out["target"] = json!(target.name());
     out["duration_ms"] = json!(ms(started));
     if let Some(s) = session {
         out["session"] = s;

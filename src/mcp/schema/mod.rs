@@ -1,7 +1,7 @@
 //! The `pg_schema` tool: its arguments and dispatch. Introspection (`list`, `describe`) reads
 //! the system catalogs with bound parameters; DDL (`create`, `alter`, `drop`) runs behind
 //! default-deny (contract §2). The catalog toolkit it shares with other tools is in
-//! [`crate::mcp::catalog`].
+//! [`crate::mcp::catalog`]. The arguments' JSON Schema is derived from [`SchemaArgs`].
 
 mod ddl;
 mod describe;
@@ -10,23 +10,25 @@ mod list;
 pub(crate) use describe::describe_name;
 pub(crate) use list::list;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::caller::Caller;
 use crate::error::ToolError;
-use crate::mcp::common::{limits_for, truncate_for_message};
+use crate::mcp::common::limits_for;
+use crate::mcp::names::{ActionArg, SchemaAction, SchemaTarget};
 use crate::safety::classify::DdlKind;
 use crate::state::AppState;
 
 /// Arguments of `pg_schema`. Unknown fields are refused (a typo is reported, not ignored).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaArgs {
-    /// One of [`ACTIONS`].
-    pub action: String,
-    /// list: what to list (one of [`TARGETS`]; `table` by default).
-    pub target: Option<String>,
+    /// One of [`SchemaAction`].
+    pub action: ActionArg<SchemaAction>,
+    /// list: what to list (one of [`SchemaTarget`]; `table` by default).
+    pub target: Option<ActionArg<SchemaTarget>>,
     /// list: only this schema; describe: the schema of `name`.
     pub schema: Option<String>,
     /// describe: the table, view or function (`name`, `schema.name`, `app."Order"`).
@@ -34,6 +36,7 @@ pub struct SchemaArgs {
     /// list: a LIKE pattern on the object's name.
     pub pattern: Option<String>,
     /// list: page size (default 100, at most 1000).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u64>,
     /// list: rows to skip.
     pub offset: Option<u64>,
@@ -47,30 +50,16 @@ pub struct SchemaArgs {
     pub autocommit: Option<bool>,
     /// create/alter/drop: run and roll back.
     pub dry_run: Option<bool>,
+    /// A `confirmation_required` error's token. `confirm::check` takes it out of the arguments
+    /// before they are parsed, so it is never read here: it is declared for the schema.
+    pub confirm: Option<String>,
 }
-
-/// The actions, for the schema and error messages.
-pub const ACTIONS: &[&str] = &["list", "describe", "create", "alter", "drop"];
-
-/// What `list` can list.
-pub const TARGETS: &[&str] = &[
-    "schema",
-    "table",
-    "view",
-    "materialized_view",
-    "function",
-    "sequence",
-    "index",
-    "trigger",
-    "constraint",
-    "extension",
-    "type",
-];
 
 /// Run one `pg_schema` call.
 pub async fn call(state: &AppState, caller: &Caller, args: SchemaArgs) -> Result<Value, ToolError> {
-    match args.action.as_str() {
-        "list" | "describe" => {
+    let action = args.action.known()?;
+    match action {
+        SchemaAction::List | SchemaAction::Describe => {
             if args.sql.is_some() {
                 return Err(ToolError::InvalidInput(format!(
                     "pg_schema {} takes no sql; run SELECTs with pg_query read, DDL with pg_schema \
@@ -79,19 +68,14 @@ pub async fn call(state: &AppState, caller: &Caller, args: SchemaArgs) -> Result
                 )));
             }
             let limits = limits_for(state, None)?;
-            if args.action == "list" {
+            if action == SchemaAction::List {
                 list(state, caller, &args, &limits).await
             } else {
                 describe::describe(state, caller, &args, &limits).await
             }
         }
-        "create" => ddl::ddl(state, caller, &args, DdlKind::Create).await,
-        "alter" => ddl::ddl(state, caller, &args, DdlKind::Alter).await,
-        "drop" => ddl::ddl(state, caller, &args, DdlKind::Drop).await,
-        other => Err(ToolError::InvalidInput(format!(
-            "unknown action {:?} for pg_schema; use one of: {}",
-            truncate_for_message(other),
-            ACTIONS.join(", ")
-        ))),
+        SchemaAction::Create => ddl::ddl(state, caller, &args, DdlKind::Create).await,
+        SchemaAction::Alter => ddl::ddl(state, caller, &args, DdlKind::Alter).await,
+        SchemaAction::Drop => ddl::ddl(state, caller, &args, DdlKind::Drop).await,
     }
 }
