@@ -37,6 +37,7 @@ impl App {
             statement_timeout: config.statement_timeout,
             lock_timeout: config.lock_timeout,
             fresh_statements: false,
+            uncached: false,
             ceiling: crate::db::cost::Ceiling::default(),
         };
         let pools = Pools::connect_lazy(options.clone(), config.pool_size, &limits);

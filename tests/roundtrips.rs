@@ -6,7 +6,8 @@
 //! send a `Sync` "ping" first (`src/db/warm.rs`). The other forms still go back to sqlx's pool
 //! and pay that ping after the call has its rows (in a task of its own), so the relay sees one
 //! more for them: four for the BEGIN … ROLLBACK form (which a caller with a role always takes:
-//! its `SET LOCAL ROLE` needs a transaction).
+//! its `SET LOCAL ROLE` needs a transaction). A pg_tx session's calls are counted one by one,
+//! including the reset of its connection after the reply.
 
 mod common;
 
@@ -189,4 +190,118 @@ async fn a_caller_with_a_role_reads_in_the_transaction_form() {
     app.finish().await;
     // The guard drops the database (already gone) and the role, also when an assertion failed.
     drop(guard);
+}
+
+/// The round trips of each call of the `pg_tx` plan begin → write → read → read → rollback,
+/// after warm-up (the spares hold connections given back by earlier sessions, as under a
+/// steady load). Counted for one MCP era only: the MCP transport does not reach the database,
+/// so the other era would count the same messages.
+#[tokio::test]
+async fn a_pg_tx_session_says_what_each_call_costs() {
+    let (app, trips) = spawn_app_counted(|_| {}).await;
+    app.exec(
+        "CREATE TABLE items (id int PRIMARY KEY, v text); \
+         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 100) g",
+    )
+    .await;
+    let c = app.client(Era::Stateless).await;
+    let write = "UPDATE items SET v = $2 WHERE id = $1";
+    let read = "SELECT v FROM items WHERE id = $1";
+    // One plan, ended by `end` (rollback or commit); returns the round trips of each call
+    // (begin, write, read, read, end).
+    let plan = async |i: i64, counted: bool, end: &str| -> [u64; 5] {
+        let mut n = [0u64; 5];
+        let mut mark = if counted { trips.settled().await } else { 0 };
+        let mut step = async |k: usize| {
+            if counted {
+                let now = trips.settled().await;
+                n[k] = now - mark;
+                mark = now;
+            }
+        };
+        let sid = c.begin().await;
+        step(0).await;
+        let w = c
+            .ok(
+                "pg_query",
+                json!({"action": "write", "sql": write, "params": [i, "w"], "session_id": sid}),
+            )
+            .await;
+        assert_eq!(w["rows_affected"], 1, "{w}");
+        step(1).await;
+        for k in [2, 3] {
+            let r = c
+                .ok(
+                    "pg_query",
+                    json!({"action": "read", "sql": read, "params": [i], "session_id": sid}),
+                )
+                .await;
+            // The session's own uncommitted write is what the read sees.
+            assert_eq!(r["rows"], json!([["w"]]), "{r}");
+            step(k).await;
+        }
+        let r = c
+            .ok("pg_tx", json!({"action": end, "session_id": sid}))
+            .await;
+        assert_eq!(r["committed"], end == "commit", "{r}");
+        step(4).await;
+        n
+    };
+    // Warm-up: connections given back by ended sessions come back from the spares.
+    for i in 1..=6 {
+        plan(i, false, "rollback").await;
+    }
+    let runs = 4;
+    let mut total = [0u64; 5];
+    for i in 1..=runs {
+        let n = plan(i, true, "rollback").await;
+        for k in 0..5 {
+            total[k] += n[k];
+        }
+    }
+    let per_call: Vec<f64> = total.iter().map(|t| *t as f64 / runs as f64).collect();
+    // begin: `SET application_name …; BEGIN …; SET LOCAL …; SELECT pg_backend_pid()`.
+    // write: Parse/Describe, Bind/Execute (a statement not cached yet cannot be stale).
+    // read: `SAVEPOINT; SET LOCAL transaction_read_only`, Parse/Describe, Bind/Execute; its
+    // savepoint stays open until the session's next statement.
+    // second read: `ROLLBACK TO SAVEPOINT; RELEASE; SAVEPOINT; SET LOCAL …` as one message,
+    // Bind/Execute of the cached statement.
+    // rollback: `ROLLBACK` (it ends the open savepoint too); then, after the reply, the
+    // reset for reuse (close the statement cache, `DISCARD ALL`; the name the connection was
+    // opened with comes back by itself).
+    // Before issue 11's cut: 1, 2, 5, 5, 4 (every session call started by closing the cache,
+    // every read closed its savepoint in a round trip of its own).
+    assert_eq!(
+        per_call,
+        vec![1.0, 2.0, 3.0, 2.0, 3.0],
+        "round trips of begin, write, read, read, rollback"
+    );
+    // Every write was rolled back.
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM items WHERE v = 'v' || id")
+            .await,
+        100
+    );
+    // Ended by COMMIT: `ROLLBACK TO SAVEPOINT; RELEASE; COMMIT` as one message (only what
+    // the session did before the read is committed), then the reset.
+    let mut total = [0u64; 5];
+    for i in 11..=10 + runs {
+        let n = plan(i, true, "commit").await;
+        for k in 0..5 {
+            total[k] += n[k];
+        }
+    }
+    let per_call: Vec<f64> = total.iter().map(|t| *t as f64 / runs as f64).collect();
+    assert_eq!(
+        per_call,
+        vec![1.0, 2.0, 3.0, 2.0, 3.0],
+        "round trips of begin, write, read, read, commit"
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM items WHERE v = 'w'")
+            .await,
+        runs
+    );
+    c.close().await;
+    app.finish().await;
 }

@@ -13,8 +13,9 @@
 
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Executor, Row, SqlSafeStr};
+use sqlx::{Executor, Row};
 
+use crate::db::executor::Limits;
 use crate::error::ToolError;
 
 /// What an estimate is compared with. Both unset: no ceiling, and nothing is planned.
@@ -72,19 +73,20 @@ impl Ceiling {
 pub const EXPLAIN_PREFIX: &str = "EXPLAIN (FORMAT JSON) ";
 
 /// Plan `sql` (exactly as it will run) with `params` bound and refuse it when the estimate is
-/// over `ceiling`. `position_shift` maps an error position back into the caller's text.
+/// over `limits.ceiling` (prepared as `limits` say: [`Limits::uncached`]). `position_shift`
+/// maps an error position back into the caller's text.
 pub async fn check(
     conn: &mut PgConnection,
     sql: &str,
     params: &[Value],
-    ceiling: &Ceiling,
+    limits: &Limits,
     position_shift: usize,
 ) -> Result<(), ToolError> {
+    let ceiling = &limits.ceiling;
     let explain = format!("{EXPLAIN_PREFIX}{sql}");
     // The statement was parsed and authorized before it got here; EXPLAIN without ANALYZE
     // plans it and runs nothing.
-    let stmt = conn
-        .prepare(AssertSqlSafe(explain).into_sql_str())
+    let stmt = crate::db::executor::prepare(conn, &explain, limits)
         .await
         .map_err(|e| ToolError::from_sqlx(e, position_shift))?;
     let args = crate::db::executor::bind_params(&stmt, params)?;

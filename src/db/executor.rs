@@ -63,6 +63,11 @@ pub struct Limits {
     /// Drop the connection's cached prepared statements before preparing (a retry after a
     /// stale cached plan).
     pub fresh_statements: bool,
+    /// Run no statement as found in the connection's statement cache: one found there is
+    /// prepared again after the cache is closed (a write applied to a pg_tx session's
+    /// transaction, which a stale cached plan would abort; see
+    /// [`crate::db::run::session::in_transaction`]).
+    pub uncached: bool,
     /// The cost ceiling a plannable statement is priced against before it runs.
     pub ceiling: Ceiling,
 }
@@ -219,6 +224,36 @@ pub async fn run_statement(
     result
 }
 
+/// Prepare `sql` on `conn` (cached per connection). With [`Limits::uncached`], a statement
+/// served from the cache (its count did not grow: a hit, or rarely an eviction) is prepared
+/// again after the cache is closed, so that what runs was analysed against the catalog as it is
+/// now; a statement not cached yet costs nothing more.
+pub(crate) async fn prepare(
+    conn: &mut PgConnection,
+    sql: &str,
+    limits: &Limits,
+) -> Result<sqlx::postgres::PgStatement, sqlx::Error> {
+    let before = conn.cached_statements_size();
+    let stmt = conn
+        .prepare(AssertSqlSafe(sql.to_owned()).into_sql_str())
+        .await?;
+    if limits.uncached && before > 0 && conn.cached_statements_size() == before {
+        conn.clear_cached_statements().await?;
+        return conn
+            .prepare(AssertSqlSafe(sql.to_owned()).into_sql_str())
+            .await;
+    }
+    Ok(stmt)
+}
+
+/// Whether an error may come from a cached statement prepared against an older catalog: a
+/// stale plan, or an analysis error (class 42: a column, type or operator that no longer fits
+/// the statement's fixed parameter types) that a fresh prepare might not raise. Only for
+/// retries that are safe whatever the cause (a rolled-back savepoint).
+pub fn may_be_stale(e: &ToolError) -> bool {
+    is_stale_plan(e) || e.sqlstate().is_some_and(|c| c.starts_with("42"))
+}
+
 /// Whether a call failed only because a cached prepared statement went stale after DDL. The
 /// failed attempt ran nothing (PostgreSQL refuses before executing), so one retry with
 /// `fresh_statements` is safe.
@@ -261,13 +296,12 @@ async fn run_statement_inner(
     // Priced as it will run (a read with the row cap's LIMIT), before anything runs.
     if parsed.plannable && mode != RowMode::Verbatim && limits.ceiling.is_set() {
         let shift_explain = shift(prefix_chars + cost::EXPLAIN_PREFIX.len());
-        cost::check(conn, &sql, params, &limits.ceiling, shift_explain).await?;
+        cost::check(conn, &sql, params, limits, shift_explain).await?;
     }
 
     // The SQL text is the caller's own statement, parsed and classified before we got here;
     // values never enter it (they are bound), so asserting it as safe SQL is what we mean.
-    let mut stmt = conn
-        .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
+    let mut stmt = prepare(conn, &sql, limits)
         .await
         .map_err(|e| prepare_err(e, shift(prefix_chars)))?;
 
@@ -300,10 +334,7 @@ async fn run_statement_inner(
             let limit = (mode != RowMode::Write && wrappable_select).then_some(cap_limit);
             let (cast_sql, prefix) =
                 cast_wrapper(body, &cols, wrappable_dml && !wrappable_select, limit);
-            match conn
-                .prepare(AssertSqlSafe(cast_sql.clone()).into_sql_str())
-                .await
-            {
+            match prepare(conn, &cast_sql, limits).await {
                 Ok(s) => {
                     stmt = s;
                     prefix_chars = prefix;
@@ -560,6 +591,7 @@ mod tests {
             statement_timeout: Duration::from_secs(30),
             lock_timeout: Duration::from_millis(500),
             fresh_statements: false,
+            uncached: false,
             ceiling: Ceiling::default(),
         };
         assert_eq!(

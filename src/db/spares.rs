@@ -52,6 +52,9 @@ struct Ready {
     opened: Instant,
     /// When it became ready (for closing extras).
     idle_since: Instant,
+    /// Whether it was opened with `application_name = coldquery-spare`, the name `DISCARD ALL`
+    /// then gives it back (else the reset renames it).
+    spare_named: bool,
 }
 
 /// A connection taken from the spares, with when it was opened.
@@ -60,6 +63,9 @@ pub struct Spare {
     pub conn: PgConnection,
     /// When it was opened.
     pub opened: Instant,
+    /// Whether it was opened as a spare (`application_name = coldquery-spare`); passed back to
+    /// [`Spares::give_back`].
+    pub spare_named: bool,
 }
 
 struct Inner {
@@ -129,6 +135,7 @@ impl Spares {
                 break Some(Spare {
                     conn: r.conn,
                     opened: r.opened,
+                    spare_named: r.spare_named,
                 });
             }
             // Too old to trust; the refill task opens a new one. Dropping closes the socket.
@@ -143,7 +150,8 @@ impl Spares {
     /// answered): reset it to the state of a new connection and keep it ready, or close it
     /// when it is old, the set is full, spares are off or the reset fails. Runs after the
     /// session's reply, so its cost is off the caller's path.
-    pub async fn give_back(&self, mut conn: PgConnection, opened: Instant) {
+    /// `spare_named`: the connection was opened as a spare ([`Spare::spare_named`]).
+    pub async fn give_back(&self, mut conn: PgConnection, opened: Instant, spare_named: bool) {
         if self.inner.want == 0 || opened.elapsed() >= MAX_AGE || self.len() >= self.inner.keep {
             self.count("discarded");
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
@@ -154,11 +162,14 @@ impl Spares {
             conn.clear_cached_statements().await?;
             // DISCARD ALL refuses to run in a multi-statement string (an implicit block).
             sqlx::Executor::execute(&mut conn, sqlx::raw_sql("DISCARD ALL")).await?;
-            sqlx::Executor::execute(
-                &mut conn,
-                sqlx::raw_sql("SET application_name = 'coldquery-spare'"),
-            )
-            .await?;
+            // DISCARD ALL (its RESET ALL) restores the name the connection was opened with.
+            if !spare_named {
+                sqlx::Executor::execute(
+                    &mut conn,
+                    sqlx::raw_sql("SET application_name = 'coldquery-spare'"),
+                )
+                .await?;
+            }
             Ok::<_, sqlx::Error>(())
         })
         .await;
@@ -176,6 +187,7 @@ impl Spares {
                     conn,
                     opened,
                     idle_since: Instant::now(),
+                    spare_named,
                 });
                 None
             }
@@ -227,6 +239,7 @@ impl Spares {
                                 conn: c,
                                 opened: now,
                                 idle_since: now,
+                                spare_named: true,
                             });
                             me.count("opened");
                             backoff = Duration::from_millis(500);

@@ -45,6 +45,7 @@ pub(crate) fn limits_with_ceiling(
         statement_timeout: state.config.statement_timeout,
         lock_timeout: state.config.lock_timeout,
         fresh_statements: false,
+        uncached: false,
         ceiling: Ceiling::for_call(
             state.config.max_query_cost,
             state.config.max_estimated_rows,

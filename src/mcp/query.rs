@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::caller::Caller;
 use crate::db::executor::{Limits, RowMode, RowSet, StatementRef, Truncation, run_statement};
-use crate::db::run::under_savepoint;
 use crate::db::run::{self, End, Pooled, bounded};
+use crate::db::run::{statement_under_savepoint, under_savepoint};
 use crate::db::sessions::SessionGuard;
 use crate::error::ToolError;
 use crate::mcp::common::limits_with_ceiling;
@@ -81,7 +81,8 @@ pub(crate) async fn call(
         _ => {}
     }
     if let Some(id) = args.session_id.as_deref() {
-        let mut g = state.sessions.acquire(&caller.owner, id).await?;
+        // The connection's cached statements are kept: each shape below copes with a stale one.
+        let mut g = state.sessions.acquire_cached(&caller.owner, id).await?;
         let out = bounded(&mut g, async |g| {
             in_session(state, caller, g, action, &args, &limits).await
         })
@@ -422,10 +423,8 @@ async fn in_session(
             let st = StatementRef::from(&parsed);
             // Under a read-only savepoint that is rolled back: the session's earlier work stays
             // visible, the read cannot write, and a failing read does not poison the transaction.
-            let rows = under_savepoint(g, true, false, async |c| {
-                run_statement(c, sql, &st, &params, limits, RowMode::Read).await
-            })
-            .await?;
+            let rows = statement_under_savepoint(g, true, sql, &st, &params, limits, RowMode::Read)
+                .await?;
             crate::mcp::cursor::continue_in_session(
                 state,
                 caller,
@@ -447,17 +446,16 @@ async fn in_session(
             authorize(state, Action::Write, &parsed, authority(args, true)).await?;
             let st = StatementRef::from(&parsed);
             if args.dry_run.unwrap_or(false) {
-                let rows = under_savepoint(g, false, false, async |c| {
-                    run_statement(c, sql, &st, &params, limits, RowMode::Write).await
-                })
-                .await?;
+                let rows =
+                    statement_under_savepoint(g, false, sql, &st, &params, limits, RowMode::Write)
+                        .await?;
                 let mut out = RowResult::new(rows, limits);
                 out.dry_run = true;
                 return Ok(out.into());
             }
             // Applied to the session's transaction; a failure there marks it failed (commit
             // will say it rolled back).
-            let rows = run::in_transaction(g, async |c| {
+            let rows = run::in_transaction(g, limits, async |c, limits| {
                 run_statement(c, sql, &st, &params, limits, RowMode::Write).await
             })
             .await?;
@@ -478,10 +476,9 @@ async fn in_session(
             let st = explain_statement(&parsed, analyze);
             let read_only = plan.read_only;
             let one = explain_limits(limits);
-            let rows = under_savepoint(g, read_only, false, async |c| {
-                run_statement(c, sql, &st, &params, &one, RowMode::Verbatim).await
-            })
-            .await?;
+            let rows =
+                statement_under_savepoint(g, read_only, sql, &st, &params, &one, RowMode::Verbatim)
+                    .await?;
             let out = explain_result(rows, analyze, analyze && target == ExplainTarget::Write)?;
             Ok(QueryResult::Explain(out.with_ceiling(&limits.ceiling)))
         }
@@ -491,6 +488,9 @@ async fn in_session(
         QueryAction::Transaction => {
             let (ops, parsed, _) = prepare_operations(state, args, true).await?;
             let dry_run = args.dry_run.unwrap_or(false);
+            // Prepared against the catalog as it is now: operations applied to the session
+            // could not be retried after a stale cached plan.
+            g.fresh_statements().await?;
             // The operations are atomic inside the session too: a failure rolls back to the
             // savepoint, so the session keeps its earlier work and stays usable.
             let results = under_savepoint(g, false, !dry_run, async |c| {

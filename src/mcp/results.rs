@@ -328,6 +328,7 @@ mod tests {
             statement_timeout: std::time::Duration::from_secs(30),
             lock_timeout: std::time::Duration::from_secs(5),
             fresh_statements: false,
+            uncached: false,
             ceiling: Ceiling::default(),
         }
     }

@@ -141,7 +141,8 @@ pub(crate) async fn call(
         }
         TxAction::Commit | TxAction::Rollback => {
             let id = need_session(&args)?;
-            let g = sessions.acquire(&caller.owner, id).await?;
+            // COMMIT and ROLLBACK prepare nothing: the cached statements can stay.
+            let g = sessions.acquire_cached(&caller.owner, id).await?;
             let commit = action == TxAction::Commit;
             let committed = g.finish(commit).await?;
             Ok(TxResult::Finished(Finished {
@@ -169,7 +170,7 @@ pub(crate) async fn call(
                 TxAction::Release => format!("RELEASE SAVEPOINT {name}"),
                 _ => format!("ROLLBACK TO SAVEPOINT {name}"),
             };
-            let mut g = sessions.acquire(&caller.owner, id).await?;
+            let mut g = sessions.acquire_cached(&caller.owner, id).await?;
             crate::db::run::bounded(&mut g, async |g| session_simple(g, sql).await).await?;
             if action == TxAction::RollbackTo {
                 // Back to a point before the failure: the transaction is usable again.

@@ -5,14 +5,16 @@
 //!
 //! Every shape owns, for the statements inside it: `BEGIN` and the `SET LOCAL` timeouts (or
 //! the connection's startup options), the client-side deadline ([`with_deadline`], for
-//! sessions [`session::bounded`]), the retry after a stale cached plan ([`retry_stale`],
-//! pooled shapes only: a session's transaction cannot be replayed), savepoints, the
-//! session's statement bookkeeping ([`session::settle_error`]) and how the transaction ends.
+//! sessions [`session::bounded`]), the retry after a stale cached plan ([`retry_stale`] for
+//! pooled shapes; in a session only under a savepoint, [`session::statement_under_savepoint`],
+//! since its transaction cannot be replayed, and a write applied to it never runs a cached
+//! statement, [`executor::Limits::uncached`]), savepoints, the session's statement bookkeeping
+//! ([`session::settle_error`]) and how the transaction ends.
 //!
 //! # Round trips per shape
 //!
 //! Counted as the client waits for `ReadyForQuery` (`tests/roundtrips.rs` checks the first four
-//! rows, and a catalog read for the second). "stmt" is one cached statement
+//! rows, a catalog read for the second, and a session's calls). "stmt" is one cached statement
 //! (Bind/Execute/Sync); a first use adds a Parse/Describe round trip, a cost ceiling adds one
 //! EXPLAIN, a text-cast wrapper one more prepare. sqlx's release ping of a pooled connection
 //! runs after the call has its rows and is not counted; a one-shot read has none (its
@@ -25,9 +27,13 @@
 //! | [`pooled`] read-write, [`End::Commit`] / [`End::Rollback`] | `write`, `transaction`, `pg_schema` DDL | 3: `BEGIN READ WRITE; …`, stmt (one per operation), `COMMIT`/`ROLLBACK` with the clean-up of the shared connection |
 //! | [`monitor_read`] | `pg_monitor` | 3, as a pooled read, on the monitoring pool |
 //! | [`autocommit`] ([`guard::AutocommitConn`]) | `VACUUM`, `REINDEX DATABASE`, `… CONCURRENTLY` | 3: `SET …; SELECT pg_backend_pid()`, the statement, `RESET …` |
-//! | [`session::under_savepoint`] | reads, dry runs, `transaction`, cursors in a pg_tx session | 3: `SAVEPOINT` (+ `SET LOCAL transaction_read_only`), stmt, `RELEASE` or `ROLLBACK TO; RELEASE` |
-//! | [`session::in_transaction`] | a write applied to a pg_tx session | 1: stmt |
-//! | [`session::session_simple`] | `pg_tx savepoint`/`release`/`rollback_to` | 1 |
+//! | `pg_tx begin` ([`crate::db::sessions::Sessions::begin`]) | a session's start, on a spare connection | 1: `SET application_name …; BEGIN …; SET LOCAL …; SELECT pg_backend_pid()` |
+//! | [`session::statement_under_savepoint`], read-only | `read`, `explain` in a pg_tx session | 2: `SAVEPOINT; SET LOCAL transaction_read_only = on` (after `ROLLBACK TO; RELEASE` of the previous read's savepoint, same message), stmt; the savepoint stays open until the session's next statement (+1 stmt retry with fresh statements after a stale one) |
+//! | [`session::statement_under_savepoint`], read-write | `write` with `dry_run` in a pg_tx session | 3: `SAVEPOINT`, stmt, `ROLLBACK TO; RELEASE` |
+//! | [`session::under_savepoint`] | `transaction`, cursors, `pg_schema`/`pg_admin` in a pg_tx session | 3: `SAVEPOINT` (+ `SET LOCAL transaction_read_only`), stmt, `RELEASE` or `ROLLBACK TO; RELEASE` (read-only and rolled back: 2, the close deferred as for reads); these calls first close the statement cache (+1 when it is not empty) |
+//! | [`session::in_transaction`] | a write applied to a pg_tx session | 1: stmt (+1 `ROLLBACK TO; RELEASE` when a read's savepoint is open; a statement found in the cache is prepared again after closing it, +1) |
+//! | [`session::session_simple`] | `pg_tx savepoint`/`release`/`rollback_to` | 1 (a read's open savepoint is closed in the same message) |
+//! | `pg_tx commit` / `rollback` ([`crate::db::sessions::SessionGuard::finish`]) | a session's end | 1: `COMMIT` (`ROLLBACK TO; RELEASE; COMMIT` after a read) or `ROLLBACK`; after the reply, the reset of a reused connection: close the statement cache, `DISCARD ALL` (+ `SET application_name` when it was not opened as a spare) |
 //! | [`cursor`] `declare` / `fetch_page` | continuation cursors | 1 each (+1 `MOVE` when a page was cut by the byte cap) |
 
 pub mod cursor;
@@ -45,7 +51,9 @@ use crate::db::roles::Role;
 use crate::error::ToolError;
 use guard::{AutocommitConn, OneShotRead, PooledTx};
 
-pub(crate) use session::{bounded, in_transaction, session_simple, under_savepoint};
+pub(crate) use session::{
+    bounded, in_transaction, session_simple, statement_under_savepoint, under_savepoint,
+};
 
 /// The error of a call past its client-side deadline on a pooled connection (closed, never
 /// reused).

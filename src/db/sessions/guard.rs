@@ -2,6 +2,12 @@
 //! bookkeeping tools do through it (start/end, failure, deadline, loss), and the end of the
 //! session (COMMIT or ROLLBACK) in [`SessionGuard::finish`]. [`SessionGuard::view`] is the
 //! session as the call's result shows it (a typed [`SessionView`]).
+//!
+//! The guard is also the one way to the connection, because a successful read leaves its
+//! read-only savepoint open ([`SessionGuard::defer_read_close`]): its `ROLLBACK TO SAVEPOINT`
+//! rides on the session's next simple query ([`SessionGuard::simple`], [`SessionGuard::finish`];
+//! a `ROLLBACK` makes it moot), and [`SessionGuard::conn`] sends it on its own before handing
+//! the connection out. Nothing can run inside a read's savepoint by mistake.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,8 +19,14 @@ use tokio::sync::OwnedMutexGuard;
 use super::slot::{SessionView, view};
 use super::tombstones::Tombstone;
 use super::{Sessions, Slot};
+use crate::db::executor;
 use crate::db::run::guard::cancel_backend;
+use crate::db::run::session::settle_error;
 use crate::error::{DbError, ToolError};
+
+/// Ends a read's savepoint (the name is [`crate::db::run::session`]'s): what it did is undone,
+/// the session's earlier work stays, and `transaction_read_only` is off again.
+const CLOSE_READ: &str = "ROLLBACK TO SAVEPOINT coldquery_sp; RELEASE SAVEPOINT coldquery_sp";
 
 /// Exclusive use of one session's connection for the length of one call. Dropping it while a
 /// statement is in flight (the client cancelled, or the request went away) cancels that
@@ -27,11 +39,72 @@ pub struct SessionGuard {
 }
 
 impl SessionGuard {
-    /// The dedicated connection.
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+    /// The dedicated connection as it is, a read's savepoint possibly still open: only for
+    /// what is the same either way (pings, closing cached statements).
+    pub(super) fn raw(&mut self) -> &mut PgConnection {
         self.conn.as_mut().and_then(|g| g.as_mut()).expect(
             "a guard is only handed out for an open connection, and callers stop after mark_lost",
         )
+    }
+
+    /// The dedicated connection, ready for any statement: a read's savepoint left open is
+    /// rolled back first (one round trip; a failure marks the transaction failed, or the
+    /// session lost).
+    pub(crate) async fn conn(&mut self) -> Result<&mut PgConnection, ToolError> {
+        if self.slot.read_open.swap(false, Ordering::SeqCst) {
+            // Not a statement of the caller's (the count stays), but cancelled like one; a
+            // statement the caller has begun stays begun.
+            let begun = self.in_statement;
+            self.in_statement = true;
+            let res = executor::simple(self.raw(), CLOSE_READ).await;
+            self.in_statement = begun;
+            if let Err(e) = res {
+                return Err(settle_error(self, ToolError::from_sqlx(e, 0)));
+            }
+        }
+        Ok(self.raw())
+    }
+
+    /// Run our own simple-protocol `sql` (a savepoint's start or end, a `pg_tx` savepoint
+    /// operation), in the same round trip as the rollback of a read's savepoint left open.
+    /// The caller does the statement bookkeeping.
+    pub(crate) async fn simple(&mut self, sql: String) -> Result<(), sqlx::Error> {
+        let sql = if self.slot.read_open.swap(false, Ordering::SeqCst) {
+            format!("{CLOSE_READ}; {sql}")
+        } else {
+            sql
+        };
+        executor::simple_owned(self.raw(), sql).await
+    }
+
+    /// A read under the savepoint `coldquery_sp` (read-only) succeeded: leave the savepoint
+    /// open and roll it back with the session's next statement instead of now, which saves
+    /// the read a round trip. Until then the session holds the read's `AccessShareLock`s.
+    pub(crate) fn defer_read_close(&mut self) {
+        self.slot.read_open.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the connection holds cached prepared statements.
+    pub(crate) fn has_cached_statements(&mut self) -> bool {
+        self.raw().cached_statements_size() > 0
+    }
+
+    /// Close the connection's cached statements, so that the next ones are prepared against
+    /// the catalog as it is now. A round trip like any other: bounded by the same
+    /// client-side deadline.
+    pub(crate) async fn fresh_statements(&mut self) -> Result<(), ToolError> {
+        if !self.has_cached_statements() {
+            return Ok(());
+        }
+        let deadline = self.deadline();
+        if tokio::time::timeout(deadline, self.raw().clear_cached_statements())
+            .await
+            .is_err()
+        {
+            self.in_statement = true;
+            return Err(self.deadline_passed(deadline));
+        }
+        Ok(())
     }
 
     /// The slot (id, pid).
@@ -143,15 +216,19 @@ impl SessionGuard {
             .take()
             .expect("guard holds the connection until finish");
         let mut conn = g.take().expect("guard connection is open");
-        let sql = if commit && failed.is_none() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
+        let read_open = self.slot.read_open.swap(false, Ordering::SeqCst);
+        let (sql, send) = match (commit && failed.is_none(), read_open) {
+            // The read's savepoint is rolled back first, in the same round trip: only what
+            // the session did before it is committed.
+            (true, true) => ("COMMIT", format!("{CLOSE_READ}; COMMIT")),
+            (true, false) => ("COMMIT", "COMMIT".to_owned()),
+            // ROLLBACK ends an open savepoint with the rest.
+            (false, _) => ("ROLLBACK", "ROLLBACK".to_owned()),
         };
         let deadline = self.sessions.inner.limits.client_deadline();
         let res = match tokio::time::timeout(
             deadline,
-            sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sql)),
+            sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sqlx::AssertSqlSafe(send))),
         )
         .await
         {
@@ -183,8 +260,8 @@ impl SessionGuard {
             && !self.slot.needs_drain.load(Ordering::SeqCst);
         if reuse {
             let spares = self.sessions.inner.spares.clone();
-            let opened = self.slot.conn_opened;
-            tokio::spawn(async move { spares.give_back(conn, opened).await });
+            let (opened, named) = (self.slot.conn_opened, self.slot.spare_named);
+            tokio::spawn(async move { spares.give_back(conn, opened, named).await });
         } else {
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
         }

@@ -293,20 +293,20 @@ impl Sessions {
             self.inner.limits.set_local_sql(),
             roles::set_local_sql(role)
         );
-        let ((conn, pid), conn_opened) = match self.inner.spares.take() {
+        let ((conn, pid), conn_opened, spare_named) = match self.inner.spares.take() {
             // A spare is renamed in the same round trip as its BEGIN.
             Some(spare) => {
                 let sql = format!("SET application_name = 'coldquery-session'; {begin}");
                 match self.begin_on(spare.conn, sql).await {
-                    Ok(begun) => (begun, spare.opened),
+                    Ok(begun) => (begun, spare.opened, spare.spare_named),
                     // It died while it waited (a restart, a proxy): nothing ran; connect.
                     Err(e) if spare_was_dead(&e) => {
-                        (self.begin_fresh(begin).await?, Instant::now())
+                        (self.begin_fresh(begin).await?, Instant::now(), false)
                     }
                     Err(e) => return Err(e),
                 }
             }
-            None => (self.begin_fresh(begin).await?, Instant::now()),
+            None => (self.begin_fresh(begin).await?, Instant::now(), false),
         };
 
         Ok(Arc::new(Slot {
@@ -324,7 +324,9 @@ impl Sessions {
             worked: Mutex::new(false),
             needs_drain: std::sync::atomic::AtomicBool::new(false),
             conn_opened,
+            spare_named,
             reusable: std::sync::atomic::AtomicBool::new(self.inner.reuse),
+            read_open: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -368,9 +370,27 @@ impl Sessions {
         Err(self.why_gone(owner, id))
     }
 
-    /// Take the handle's connection for one call: waits (bounded) for a concurrent call on the
-    /// same handle to finish, then `session_busy`.
+    /// Take the handle's connection for one call, with no cached statements (a call that may
+    /// run anything on the session's connection: `pg_schema`, `pg_admin`, cursors): waits
+    /// (bounded) for a concurrent call on the same handle to finish, then `session_busy`.
     pub(crate) async fn acquire(&self, owner: &str, id: &str) -> Result<SessionGuard, ToolError> {
+        let mut g = self.acquire_cached(owner, id).await?;
+        // The session may have changed its own schema since (DDL inside the transaction), or
+        // another connection may have, on a table whose lock a rolled-back savepoint released;
+        // a stale cached statement would abort the transaction.
+        g.fresh_statements().await?;
+        Ok(g)
+    }
+
+    /// [`Sessions::acquire`] keeping the connection's cached statements, for calls that cope
+    /// with a stale one themselves: `pg_query` (its savepoint shapes retry once with fresh
+    /// statements, a write applied to the transaction never runs a cached one; see
+    /// [`crate::db::run::session`]) and `pg_tx` (our own statements only, never prepared).
+    pub(crate) async fn acquire_cached(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<SessionGuard, ToolError> {
         let slot = self.lookup(owner, id)?;
         let guard = match tokio::time::timeout(BUSY_WAIT, slot.conn.clone().lock_owned()).await {
             Ok(g) => g,
@@ -398,27 +418,13 @@ impl Sessions {
             // The first round trip returns the abandoned statement's outcome (usually
             // "canceling statement due to user request"); the second proves the connection
             // is back in step. If it is not, the session is lost, and we say so.
-            let _ = tokio::time::timeout(Duration::from_secs(5), g.conn().ping()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), g.raw().ping()).await;
             let ok = matches!(
-                tokio::time::timeout(Duration::from_secs(5), g.conn().ping()).await,
+                tokio::time::timeout(Duration::from_secs(5), g.raw().ping()).await,
                 Ok(Ok(()))
             );
             if !ok {
                 return Err(g.mark_lost("its connection did not recover from a cancelled call"));
-            }
-        }
-        // A session may change its own schema between calls (DDL inside the transaction), and
-        // a stale cached statement would abort the transaction: sessions start every call with
-        // no cached statements.
-        if g.conn().cached_statements_size() > 0 {
-            // A round trip like any other: bounded by the same client-side deadline.
-            let deadline = g.deadline();
-            if tokio::time::timeout(deadline, g.conn().clear_cached_statements())
-                .await
-                .is_err()
-            {
-                g.in_statement = true;
-                return Err(g.deadline_passed(deadline));
             }
         }
         Ok(g)

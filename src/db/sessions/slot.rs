@@ -73,9 +73,16 @@ pub struct Slot {
     pub(super) needs_drain: AtomicBool,
     /// When the dedicated connection was opened (a reused one is retired by age).
     pub(super) conn_opened: Instant,
+    /// The connection was opened as a spare (see [`crate::db::spares::Spare::spare_named`]).
+    pub(super) spare_named: bool,
     /// Cleared once a cancel request was sent to this backend: such a connection is closed at
     /// the end, never reused, since the request may still land after it was handed on.
     pub(super) reusable: AtomicBool,
+    /// A successful read left its savepoint (`coldquery_sp`, read-only) open: it is rolled
+    /// back before anything else of the session runs, in the same round trip as the next of
+    /// our own statements when there is one (see [`super::SessionGuard::conn`]). Touched only
+    /// by the holder of `conn`.
+    pub(super) read_open: AtomicBool,
 }
 
 impl Slot {

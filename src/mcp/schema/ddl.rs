@@ -77,15 +77,18 @@ pub(super) async fn ddl(
             ));
         }
         let mut g = state.sessions.acquire(&caller.owner, id).await?;
-        let run_it = async |c: &mut sqlx::PgConnection| {
-            run_statement(c, sql, st, &[], &limits, RowMode::Write).await
-        };
         if dry_run {
-            under_savepoint(&mut g, false, false, run_it).await?;
+            under_savepoint(&mut g, false, false, async |c| {
+                run_statement(c, sql, st, &[], &limits, RowMode::Write).await
+            })
+            .await?;
         } else {
             // PostgreSQL aborting the transaction marks the session failed, and commit will
             // say it rolled back.
-            in_transaction(&mut g, run_it).await?;
+            in_transaction(&mut g, &limits, async |c, limits| {
+                run_statement(c, sql, st, &[], limits, RowMode::Write).await
+            })
+            .await?;
         }
         let mut out = ddl_result(&parsed, dry_run, false, started);
         out["session"] = g.view().into();
