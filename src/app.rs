@@ -143,7 +143,6 @@ impl App {
             "coldquery serving MCP on /mcp"
         );
         let reaper = state.sessions.spawn_reaper(shutdown.clone());
-        crate::memory::spawn_trimmer(shutdown.clone());
         state.pools.spawn_warm_sweeper(shutdown.clone());
         if state.auth.enabled() {
             tracing::info!("bearer tokens required on /mcp");
