@@ -58,7 +58,7 @@ impl Ceiling {
     }
 
     /// The ceiling as results and errors show it.
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         json!({"max_cost": self.max_cost, "max_estimated_rows": self.max_rows})
     }
 

@@ -110,7 +110,7 @@ pub struct Reservation {
 
 impl Reservation {
     /// The cursor is the caller's running as `role` (`None`: the login role).
-    pub fn as_role(mut self, role: Option<&Role>) -> Reservation {
+    pub fn with_role(mut self, role: Option<&Role>) -> Reservation {
         self.role = role.cloned();
         self
     }
@@ -191,11 +191,6 @@ impl Cursors {
     /// The per-owner cap.
     pub fn max_per_owner(&self) -> usize {
         self.inner.max_per_owner
-    }
-
-    /// Cursors open now (all owners).
-    pub fn open_count(&self) -> usize {
-        self.inner.map.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// A place for one more cursor of `owner`, or `None` when a cap is reached.

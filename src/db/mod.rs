@@ -2,18 +2,18 @@
 //! executor (limits, caps, binding), value mapping, and [`run`]: the transaction shapes every
 //! statement runs in, with their round-trip costs.
 
-pub mod audit;
-pub mod capped;
+pub(crate) mod audit;
+pub(crate) mod capped;
 pub(crate) mod catalog;
-pub mod cost;
-pub mod cursors;
-pub mod executor;
-pub mod per_caller;
-pub mod roles;
-pub mod run;
-pub mod sessions;
-pub mod spares;
-pub mod values;
+pub(crate) mod cost;
+pub(crate) mod cursors;
+pub(crate) mod executor;
+pub(crate) mod per_caller;
+pub(crate) mod roles;
+pub(crate) mod run;
+pub(crate) mod sessions;
+pub(crate) mod spares;
+pub(crate) mod values;
 pub(crate) mod warm;
 
 use std::sync::Arc;

@@ -115,11 +115,6 @@ impl Spares {
         self.ready().len()
     }
 
-    /// Whether none is ready.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// A spare if one is ready and young enough, else `None`; the refill task is woken either
     /// way. The caller connects itself when it gets none. The most recently given back comes
     /// first, so extras age at the back and are closed from there.

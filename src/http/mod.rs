@@ -1,11 +1,11 @@
 //! The HTTP surface: `/mcp` (rmcp streamable HTTP, with Host/Origin validation and a body
 //! limit), `/health` and `/metrics`, plus request counting.
 
-pub mod auth;
-pub mod caller;
-pub mod health;
-pub mod mcp_sessions;
-pub mod serve;
+pub(crate) mod auth;
+pub(crate) mod caller;
+pub(crate) mod health;
+pub(crate) mod mcp_sessions;
+pub(crate) mod serve;
 
 use std::time::Duration;
 

@@ -82,7 +82,7 @@ pub(crate) async fn continue_pooled(
     // later ones are one consistent result.
     match cursors
         .open_dedicated(
-            res.as_role(caller.role()),
+            res.with_role(caller.role()),
             caller.mcp_session.as_deref(),
             sql,
             st,

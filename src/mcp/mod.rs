@@ -4,27 +4,27 @@
 //! turns it into JSON once for the audit log and the rendered result. Tool and action names are
 //! the enums of [`names`]: `call_tool` parses the tool's name once, `dispatch` matches on it.
 
-pub mod admin;
+pub(crate) mod admin;
 pub(crate) mod catalog;
 pub(crate) mod common;
-pub mod complete;
-pub mod confirm;
+pub(crate) mod complete;
+pub(crate) mod confirm;
 pub(crate) mod cursor;
 pub(crate) mod gate;
 mod instructions;
-pub mod monitor;
-pub mod names;
-pub mod progress;
-pub mod prompts;
-pub mod query;
-pub mod read;
+pub(crate) mod monitor;
+pub(crate) mod names;
+pub(crate) mod progress;
+pub(crate) mod prompts;
+pub(crate) mod query;
+pub(crate) mod read;
 pub(crate) mod render;
-pub mod resources;
+pub(crate) mod resources;
 pub(crate) mod results;
-pub mod schema;
+pub(crate) mod schema;
 pub(crate) mod support;
-pub mod tools;
-pub mod tx;
+pub(crate) mod tools;
+pub(crate) mod tx;
 
 use std::time::Instant;
 

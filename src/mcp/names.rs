@@ -21,7 +21,8 @@ use crate::error::ToolError;
 
 /// A closed set of names sent over the wire, as [`wire_names!`] declares it.
 pub trait WireName: Copy + Sized + 'static {
-    /// Every member, in the order the schema lists them.
+    /// Every member, in the order the schema lists them (for the tests that walk them all).
+    #[cfg(test)]
     const ALL: &'static [Self];
     /// Their wire names, in the same order.
     const NAMES: &'static [&'static str];
@@ -50,7 +51,8 @@ macro_rules! wire_names {
         }
 
         impl $ty {
-            /// Every member, in the order the schema lists them.
+            /// Every member, in the order the schema lists them (for the tests).
+            #[cfg(test)]
             $vis const ALL: &'static [Self] = &[$(Self::$variant),+];
             /// Their wire names, in the same order.
             $vis const NAMES: &'static [&'static str] = &[$($wire),+];
@@ -83,6 +85,7 @@ macro_rules! wire_names {
         }
 
         impl $crate::mcp::names::WireName for $ty {
+            #[cfg(test)]
             const ALL: &'static [Self] = <$ty>::ALL;
             const NAMES: &'static [&'static str] = <$ty>::NAMES;
             fn name(self) -> &'static str {
@@ -310,6 +313,7 @@ impl ToolAction {
     }
 
     /// The wire names of `tool`'s actions, in schema order.
+    #[cfg(test)]
     pub fn names(tool: ToolName) -> &'static [&'static str] {
         match tool {
             ToolName::Query => QueryAction::NAMES,

@@ -50,6 +50,10 @@ pub struct QueryArgs {
     pub cursor: Option<String>,
     /// A `confirmation_required` error's token. `confirm::check` takes it out of the arguments
     /// before they are parsed, so it is never read here: it is declared for the schema.
+    #[expect(
+        dead_code,
+        reason = "declared for the input schema; confirm::check consumes it"
+    )]
     pub confirm: Option<String>,
     /// Lower the cost ceiling for this call (planner cost units); never raises it.
     pub max_cost: Option<f64>,

@@ -23,6 +23,10 @@ use crate::safety::classify::{self, ExplainTarget, StatementClass};
 /// Arguments of `pg_read`, declared for its input schema: [`route`] checks them against what
 /// each action accepts and forwards them to the owning tool, whose own struct parses them.
 #[derive(Debug, Default, JsonSchema)]
+#[expect(
+    dead_code,
+    reason = "only its schema is used; the owning tool's struct parses the call"
+)]
 pub struct ReadArgs {
     /// One of [`ReadAction`].
     pub action: ActionArg<ReadAction>,

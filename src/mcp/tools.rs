@@ -16,12 +16,12 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use super::names::{ToolAction, ToolName};
+#[cfg(test)]
+use super::names::ToolAction;
+use super::names::ToolName;
 
-/// Tools this build serves.
-pub const NAMES: &[&str] = ToolName::NAMES;
-
-/// Whether `action` is one of `tool`'s actions (keeps metric labels to a known set).
+/// Whether `action` is one of `tool`'s actions (the tests check every listed one).
+#[cfg(test)]
 pub fn is_known_action(tool: ToolName, action: &str) -> bool {
     ToolAction::parse(tool, action).is_some()
 }
@@ -283,7 +283,8 @@ static READ_ONLY: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Every tool this build serves.
+/// Every tool this build serves (`listed` gives what a client sees).
+#[cfg(test)]
 pub fn all() -> &'static [Tool] {
     &ALL
 }
@@ -406,9 +407,9 @@ mod tests {
             assert!(s.get("oneOf").is_none() && s.get("anyOf").is_none());
             assert_eq!(s["required"], json!(["action"]));
             assert!(t.output_schema.is_some());
-            assert!(NAMES.contains(&t.name.as_ref()));
+            assert!(ToolName::NAMES.contains(&t.name.as_ref()));
         }
-        assert_eq!(all().len(), NAMES.len());
+        assert_eq!(all().len(), ToolName::NAMES.len());
     }
 
     #[test]
@@ -493,6 +494,6 @@ mod tests {
         // Read-only mode lists exactly the read-only tools, pg_read among them.
         let names: Vec<&str> = listed(true).iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(names, ["pg_monitor", "pg_read"]);
-        assert_eq!(listed(false).len(), NAMES.len());
+        assert_eq!(listed(false).len(), ToolName::NAMES.len());
     }
 }

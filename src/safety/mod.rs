@@ -8,12 +8,12 @@
 //! function list in `denylist` → `policy` (who may run what). `redact` hides secrets in logs.
 //! The rest of the crate imports all of this through `classify`.
 
-pub mod classify;
+pub(crate) mod classify;
 mod denylist;
 pub(crate) mod destructive;
 pub(crate) mod functions;
 mod gates;
-pub mod ident;
+pub(crate) mod ident;
 mod parse;
 pub(crate) mod policy;
 #[cfg(test)]

@@ -52,6 +52,10 @@ pub struct SchemaArgs {
     pub dry_run: Option<bool>,
     /// A `confirmation_required` error's token. `confirm::check` takes it out of the arguments
     /// before they are parsed, so it is never read here: it is declared for the schema.
+    #[expect(
+        dead_code,
+        reason = "declared for the input schema; confirm::check consumes it"
+    )]
     pub confirm: Option<String>,
 }
 
