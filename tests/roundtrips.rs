@@ -252,14 +252,17 @@ async fn a_pg_tx_session_says_what_each_call_costs() {
         plan(i, false, "rollback").await;
     }
     let runs = 4;
-    let mut total = [0u64; 5];
-    for i in 1..=runs {
-        let n = plan(i, true, "rollback").await;
-        for k in 0..5 {
-            total[k] += n[k];
+    // Round trips per call, averaged over `runs` plans ended by `end`, on ids from `first`.
+    let average = async |first: i64, end: &str| -> Vec<f64> {
+        let mut total = [0u64; 5];
+        for i in first..first + runs {
+            for (t, n) in total.iter_mut().zip(plan(i, true, end).await) {
+                *t += n;
+            }
         }
-    }
-    let per_call: Vec<f64> = total.iter().map(|t| *t as f64 / runs as f64).collect();
+        total.iter().map(|t| *t as f64 / runs as f64).collect()
+    };
+    let per_call = average(1, "rollback").await;
     // begin: `SET application_name …; BEGIN …; SET LOCAL …; SELECT pg_backend_pid()`.
     // write: Parse/Describe, Bind/Execute (a statement not cached yet cannot be stale).
     // read: `SAVEPOINT; SET LOCAL transaction_read_only`, Parse/Describe, Bind/Execute; its
@@ -284,14 +287,7 @@ async fn a_pg_tx_session_says_what_each_call_costs() {
     );
     // Ended by COMMIT: `ROLLBACK TO SAVEPOINT; RELEASE; COMMIT` as one message (only what
     // the session did before the read is committed), then the reset.
-    let mut total = [0u64; 5];
-    for i in 11..=10 + runs {
-        let n = plan(i, true, "commit").await;
-        for k in 0..5 {
-            total[k] += n[k];
-        }
-    }
-    let per_call: Vec<f64> = total.iter().map(|t| *t as f64 / runs as f64).collect();
+    let per_call = average(11, "commit").await;
     assert_eq!(
         per_call,
         vec![1.0, 2.0, 3.0, 2.0, 3.0],

@@ -254,7 +254,7 @@ impl Cursors {
 
     /// Open a cursor of a pooled read on a dedicated connection and return its first page,
     /// with the handle when rows remain. `original` is the caller's SQL (error positions);
-    /// the connection runs as the reservation's role ([`Reservation::as_role`]).
+    /// the connection runs as the reservation's role ([`Reservation::with_role`]).
     pub async fn open_dedicated(
         &self,
         res: Reservation,

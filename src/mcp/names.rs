@@ -1,6 +1,6 @@
 //! The MCP boundary's vocabulary, typed: the tool names ([`ToolName`]), each tool's actions
 //! (and the other closed sets a schema lists: pg_schema's list targets, pg_monitor's orders),
-//! declared once with their wire names by [`wire_names!`]. The input schemas' `enum`s, the
+//! declared once with their wire names by `wire_names!`. The input schemas' `enum`s, the
 //! error for an unknown name, the metric labels and every `match` on a tool or an action come
 //! from these declarations, so a new action is one line here and a compile error wherever it
 //! is not handled.
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::error::ToolError;
 
-/// A closed set of names sent over the wire, as [`wire_names!`] declares it.
+/// A closed set of names sent over the wire, as `wire_names!` declares it.
 pub trait WireName: Copy + Sized + 'static {
     /// Every member, in the order the schema lists them (for the tests that walk them all).
     #[cfg(test)]

@@ -6,7 +6,7 @@
 //! so an argument cannot be offered and refused, or accepted and hidden; the derived schema is
 //! compacted to the flat shape clients take, and pinned by `testdata/input_schemas.json`.
 //!
-//! The list is built once ([`all`]): rmcp asks for a tool's schema while validating each
+//! The list is built once ([`listed`]): rmcp asks for a tool's schema while validating each
 //! request, and `tools/list` is sent into every conversation, so it is kept under 8 KB.
 
 use std::sync::{Arc, LazyLock};

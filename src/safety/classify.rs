@@ -127,21 +127,21 @@ pub(crate) enum StatementClass {
 /// Generates the CREATE/ALTER/DROP command tags for each object type from one table.
 macro_rules! object_tags {
     ($($variant:ident => $name:literal),* $(,)?) => {
-        /// "CREATE <object>" for an object type, "CREATE" when unknown.
+        /// `"CREATE <object>"` for an object type, "CREATE" when unknown.
         fn create_tag(t: pb::ObjectType) -> &'static str {
             match t {
                 $(pb::ObjectType::$variant => concat!("CREATE ", $name),)*
                 _ => "CREATE",
             }
         }
-        /// "ALTER <object>" for an object type, "ALTER" when unknown.
+        /// `"ALTER <object>"` for an object type, "ALTER" when unknown.
         fn alter_tag(t: pb::ObjectType) -> &'static str {
             match t {
                 $(pb::ObjectType::$variant => concat!("ALTER ", $name),)*
                 _ => "ALTER",
             }
         }
-        /// "DROP <object>" for an object type, "DROP" when unknown.
+        /// `"DROP <object>"` for an object type, "DROP" when unknown.
         fn drop_tag(t: pb::ObjectType) -> &'static str {
             match t {
                 $(pb::ObjectType::$variant => concat!("DROP ", $name),)*

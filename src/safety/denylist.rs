@@ -20,7 +20,7 @@ pub(super) struct DeniedFunction {
     /// queries) because the effect escapes the transaction or the SQL cannot be checked.
     /// `false`: refused only in reads (and explain of reads); a normal part of writes.
     pub(super) everywhere: bool,
-    /// Completes "function X is not allowed …: <why>".
+    /// Completes `"function X is not allowed …: <why>"`.
     pub(super) why: &'static str,
 }
 

@@ -392,7 +392,7 @@ pub(crate) enum CallProblem {
     Denied {
         /// The name as written.
         name: String,
-        /// Completes "function X is not allowed here: <why>".
+        /// Completes `"function X is not allowed here: <why>"`.
         why: String,
     },
 }

@@ -146,7 +146,7 @@ impl Drop for PooledTx {
 
 /// Run a read as one autocommit statement on a main-pool connection: one round trip for a
 /// cached statement (Bind/Execute/Sync), no `BEGIN`, no clean-up. The connection's startup
-/// options ([`read_first`]) make its implicit transaction read-only and bound it by the
+/// options (`db::read_first`) make its implicit transaction read-only and bound it by the
 /// configured timeouts; the policy point lets only statements whose every function is reviewed
 /// built-in or default-extension code come here, so nothing the statement does outlives it.
 /// It runs as the login role: a caller with a role of its own never comes here (there is no

@@ -358,7 +358,7 @@ fn parse_offset(c: &mut Cursor<'_>) -> Result<Option<i64>, ()> {
 
 /// ISO 8601 date or timestamp: `[±]YYYY-MM-DD[(T| )HH:MM[:SS[.f]]][offset][ BC]`, or
 /// `infinity`/`-infinity`. A `BC` suffix (PostgreSQL's own output for old dates) converts the
-/// year; otherwise negative years are astronomical, as [`decode`] prints them.
+/// year; otherwise negative years are astronomical, as [`super::decode()`] prints them.
 pub(super) fn parse_timestamp(text: &str) -> Option<DateTimeInput> {
     let text = text.trim();
     match text.to_ascii_lowercase().as_str() {

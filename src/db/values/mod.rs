@@ -1,4 +1,4 @@
-//! PostgreSQL binary wire-format codecs: result bytes → JSON ([`decoder_for`] + [`decode`]),
+//! PostgreSQL binary wire-format codecs: result bytes → JSON ([`decoder_for`] + [`decode()`]),
 //! JSON → binary parameters ([`encode_param`]), and the [`type_name`] helper both sides use in
 //! messages. This file is the type table: the OIDs handled natively, how a `PgTypeInfo` maps to
 //! a [`Codec`] (the one enum both directions share), and type names for display. The codecs
@@ -9,7 +9,7 @@
 //! alike. ColdQuery handles arbitrary queries, so it cannot name a Rust type per column; instead
 //! it decodes the bytes of the types it understands here, and has PostgreSQL cast everything
 //! else to `text` (or `text[]`) in SQL. The JSON shapes produced here are an interface contract:
-//! they are documented on [`decode`] and pinned by the tests next to each codec.
+//! they are documented on [`decode()`] and pinned by the tests next to each codec.
 
 mod datetime;
 mod decode;
