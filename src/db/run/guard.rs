@@ -345,7 +345,14 @@ async fn acquire_prepared(
         if (attempt > 0 || pools.known_down.load(Ordering::Relaxed)) && pool.num_idle() == 0 {
             probe_or_clear(pools).await?;
         }
-        let mut conn = acquire(pools, pool).await?;
+        // The retry passes over parked connections (after a restart they are as dead as the
+        // first one was) and gives them back to the pool, which tests them.
+        let mut conn = if attempt == 0 {
+            acquire(pools, pool).await?
+        } else {
+            pools.warm.release(None);
+            acquire_fresh(pools, pool).await?
+        };
         match begin_returning_pid(&mut conn, sql.to_owned()).await {
             Ok(pid) => return Ok((conn, pid)),
             Err(e) => {
