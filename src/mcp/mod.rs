@@ -206,23 +206,30 @@ impl ColdQueryServer {
         };
         // Destructive statements are confirmed (elicitation or a one-time token) before they run.
         let mut args = args;
-        confirm::check(&self.state, caller, tool, &mut args, ask).await?;
+        // Each tool's future is boxed, at its own size: inline, every call (and the task rmcp
+        // keeps per MCP session, whose handler future is sized for the largest request) would
+        // carry the largest tool's state, tens of kilobytes, and copy it as it is moved.
+        Box::pin(confirm::check(&self.state, caller, tool, &mut args, ask)).await?;
         match tool {
-            ToolName::Query => query::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Query => Box::pin(query::call(&self.state, caller, parse_args(tool, args)?))
                 .await
                 .map(Into::into),
-            ToolName::Schema => schema::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Schema => {
+                Box::pin(schema::call(&self.state, caller, parse_args(tool, args)?))
+                    .await
+                    .map(Into::into)
+            }
+            ToolName::Admin => Box::pin(admin::call(&self.state, caller, parse_args(tool, args)?))
                 .await
                 .map(Into::into),
-            ToolName::Admin => admin::call(&self.state, caller, parse_args(tool, args)?)
+            ToolName::Tx => Box::pin(tx::call(&self.state, caller, parse_args(tool, args)?))
                 .await
                 .map(Into::into),
-            ToolName::Tx => tx::call(&self.state, caller, parse_args(tool, args)?)
-                .await
-                .map(Into::into),
-            ToolName::Monitor => monitor::call(&self.state, caller, parse_args(tool, args)?)
-                .await
-                .map(Into::into),
+            ToolName::Monitor => {
+                Box::pin(monitor::call(&self.state, caller, parse_args(tool, args)?))
+                    .await
+                    .map(Into::into)
+            }
             ToolName::Read => unreachable!("pg_read was routed to its owning tool above"),
         }
     }
@@ -322,7 +329,7 @@ impl ServerHandler for ColdQueryServer {
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CompleteResult, McpError> {
         let caller = caller_of(&context);
-        match complete::complete(&self.state, &caller, &request).await {
+        match Box::pin(complete::complete(&self.state, &caller, &request)).await {
             Ok(info) => Ok(rmcp::model::CompleteResult::new(info)),
             Err(e) => Err(McpError::internal_error(e.to_text(), None)),
         }
@@ -366,7 +373,7 @@ impl ServerHandler for ColdQueryServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let caller = self.caller(&context);
         // A cancelled read drops the future; the pooled transaction's guard cancels the query.
-        let read = resources::read(&self.state, &caller, &request.uri);
+        let read = Box::pin(resources::read(&self.state, &caller, &request.uri));
         let result = tokio::select! {
             r = read => r?,
             _ = context.ct.cancelled() => {
@@ -393,6 +400,19 @@ impl ServerHandler for ColdQueryServer {
     }
 
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        // Boxed: see `dispatch`. The handler future rmcp runs is as large as its largest arm.
+        Box::pin(self.handle_call(request, context)).await
+    }
+}
+
+impl ColdQueryServer {
+    /// `tools/call`: parse the tool name, dispatch, then audit, count, log and render the
+    /// outcome.
+    async fn handle_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
