@@ -301,8 +301,20 @@ impl Rules {
         }
     }
 
+    /// Whether `set` names `f`, bare (`name`) or qualified (`schema.name`). Called for every
+    /// candidate of every function and operator in a statement (`=` alone has dozens), so it
+    /// builds no string: the lists are empty unless configured, and short when they are.
     fn named(set: &HashSet<String>, f: &Function) -> bool {
-        set.contains(&f.name) || set.contains(&format!("{}.{}", f.schema, f.name))
+        if set.is_empty() {
+            return false;
+        }
+        set.contains(&f.name)
+            || set.iter().any(|entry| {
+                entry
+                    .strip_prefix(f.schema.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    == Some(f.name.as_str())
+            })
     }
 
     /// Whether `f` may run without write authorization (`stored`: in stored code).

@@ -159,3 +159,26 @@ fn stored_code_may_use_nextval_and_writes_judge_only_user_code() {
     assert!(check_call(&cat, &rules, &name("my_plpgsql"), Strictness::Write).is_err());
     assert!(check_call(&cat, &rules, &name("nosuch"), Strictness::Write).is_ok());
 }
+
+#[test]
+fn lists_name_functions_bare_or_qualified() {
+    let lower = f(1, "lower", "pg_catalog", 'i', "internal", Origin::Builtin);
+    let set = |v: &[&str]| {
+        v.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<HashSet<String>>()
+    };
+    assert!(!Rules::named(&set(&[]), &lower));
+    assert!(Rules::named(&set(&["lower"]), &lower));
+    assert!(Rules::named(&set(&["other", "pg_catalog.lower"]), &lower));
+    // Neither another schema's function of that name nor a prefix of the name matches.
+    assert!(!Rules::named(&set(&["public.lower"]), &lower));
+    assert!(!Rules::named(
+        &set(&["pg_catalog.low", "pg_catalog.lowerx"]),
+        &lower
+    ));
+    assert!(!Rules::named(
+        &set(&["pg_cataloglower", "pg_catalog"]),
+        &lower
+    ));
+}
