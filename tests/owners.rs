@@ -659,13 +659,19 @@ async fn a_session_call_to_a_database_that_stopped_answering_ends_at_the_client_
     );
     let l = c.ok("pg_tx", json!({"action": "list"})).await;
     assert_eq!(l["sessions"][0]["state"], "failed", "{l}");
-    let e = c
-        .err(
-            "pg_tx",
-            json!({"action": "commit", "session_id": id}),
-            "database_error",
-        )
+    // The commit of the failed session rolls back. Usually its connection came back in step
+    // after the cancelled call and PostgreSQL answers the ROLLBACK (`database_error`); under a
+    // loaded machine the connection sometimes does not survive the frozen stretch, and the
+    // commit reports `session_lost`. Both must say that nothing was committed, and nothing is.
+    let r = c
+        .call_raw("pg_tx", json!({"action": "commit", "session_id": id}))
         .await;
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let e = r.structured_content.clone().unwrap()["error"].clone();
+    assert!(
+        e["category"] == "database_error" || e["category"] == "session_lost",
+        "{e}"
+    );
     assert!(e["message"].as_str().unwrap().contains("rolled"), "{e}");
     assert_eq!(app.scalar_i64("SELECT count(*) FROM t").await, 0);
     assert_eq!(c.read("SELECT 3").await["rows"], json!([[3]]));

@@ -61,6 +61,10 @@ pub(crate) struct Catalog {
     by_oid: HashMap<u32, usize>,
     /// Operator name → (schema, oid of the function that implements it).
     operators: HashMap<String, Vec<(String, u32)>>,
+    /// Unqualified operator name → the functions it could resolve to, worked out once per
+    /// snapshot: every statement's operators are judged, and `=` alone has dozens of
+    /// candidates. `None`: one of them is missing from the snapshot, so it cannot be judged.
+    visible_operators: HashMap<String, Option<Vec<usize>>>,
     /// The schemas an unqualified name is looked up in (`current_schemas(true)`).
     search_path: Vec<String>,
 }
@@ -82,13 +86,20 @@ impl Catalog {
         for (name, schema, code) in operators {
             ops.entry(name).or_default().push((schema, code));
         }
-        Catalog {
+        let mut cat = Catalog {
             functions,
             by_name,
             by_oid,
             operators: ops,
+            visible_operators: HashMap::new(),
             search_path,
-        }
+        };
+        cat.visible_operators = cat
+            .operators
+            .keys()
+            .map(|name| (name.clone(), cat.resolve_operator(name, None)))
+            .collect();
+        cat
     }
 
     /// How many functions the snapshot holds (for logs).
@@ -156,18 +167,29 @@ impl Catalog {
 
     /// Every function an operator `name` could resolve to.
     fn operator_candidates(&self, name: &QualName) -> Option<Vec<&Function>> {
-        let ops = self.operators.get(&name.name)?;
+        let found = match &name.schema {
+            None => self.visible_operators.get(&name.name)?.clone(),
+            Some(schema) => self.resolve_operator(&name.name, Some(schema)),
+        };
+        found.map(|idx| idx.into_iter().map(|i| &self.functions[i]).collect())
+    }
+
+    /// The functions (indices) behind operator `name` in `schema`, or on the search path.
+    fn resolve_operator(&self, name: &str, schema: Option<&str>) -> Option<Vec<usize>> {
+        let ops = self.operators.get(name)?;
         let mut out = Vec::new();
-        for (schema, code) in ops {
-            let visible = match &name.schema {
-                Some(s) => s == schema,
-                None => self.on_path(schema),
+        for (op_schema, code) in ops {
+            let visible = match schema {
+                Some(s) => s == op_schema,
+                None => self.on_path(op_schema),
             };
             if !visible {
                 continue;
             }
             // An operator whose function is missing from the snapshot cannot be judged.
-            out.push(self.functions.get(*self.by_oid.get(code)?)?);
+            let i = *self.by_oid.get(code)?;
+            self.functions.get(i)?;
+            out.push(i);
         }
         if out.is_empty() { None } else { Some(out) }
     }

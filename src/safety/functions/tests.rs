@@ -182,3 +182,36 @@ fn lists_name_functions_bare_or_qualified() {
         &lower
     ));
 }
+
+#[test]
+fn operator_candidates_follow_the_search_path_and_fail_closed_on_a_missing_function() {
+    let cat = Catalog::new(
+        vec![
+            f(11, "int4pl", "pg_catalog", 'i', "internal", Origin::Builtin),
+            f(12, "my_plus", "public", 'v', "plpgsql", Origin::User),
+            f(13, "hidden_plus", "hidden", 'v', "plpgsql", Origin::User),
+        ],
+        vec![
+            ("+".into(), "pg_catalog".into(), 11),
+            ("+".into(), "public".into(), 12),
+            ("+".into(), "hidden".into(), 13),
+            ("@@@".into(), "public".into(), 99),
+            ("~~~".into(), "hidden".into(), 13),
+        ],
+        vec!["public".into()],
+    );
+    let oids = |name: &str| {
+        cat.operator_candidates(&self::name(name))
+            .map(|c| c.iter().map(|f| f.oid).collect::<Vec<_>>())
+    };
+    // Unqualified: pg_catalog and the search path, not other schemas.
+    assert_eq!(oids("+"), Some(vec![11, 12]));
+    // Qualified: that schema only, on the path or not.
+    assert_eq!(oids("hidden.+"), Some(vec![13]));
+    assert_eq!(oids("pg_catalog.+"), Some(vec![11]));
+    // A visible operator whose function is missing cannot be judged; one off the path is not
+    // visible; an unknown one is unknown.
+    assert_eq!(oids("@@@"), None);
+    assert_eq!(oids("~~~"), None);
+    assert_eq!(oids("###"), None);
+}
