@@ -175,6 +175,13 @@ impl ColdQueryServer {
             &[("tool", tool), ("action", action_label)],
             elapsed.as_secs_f64(),
         );
+        // The log line's identities: digests, never the raw MCP session id or handle, computed
+        // only when the line is written.
+        let (mcp_session, session) = (
+            Digested(caller.mcp_session.as_deref()),
+            Digested(session_arg.as_deref()),
+        );
+        let principal = caller.principal.as_deref().unwrap_or("anonymous");
         let result = match outcome {
             Ok(value) => {
                 metrics.inc(
@@ -188,13 +195,8 @@ impl ColdQueryServer {
                     );
                 }
                 tracing::info!(
-                    request_id = %context.id,
-                    mcp_session = caller.mcp_session.as_deref().map(digest).as_deref().unwrap_or("-"),
-                    principal = caller.principal.as_deref().unwrap_or("anonymous"),
-                    client,
-                    tool,
-                    action = action_label,
-                    session = session_arg.as_deref().map(digest).as_deref().unwrap_or("-"),
+                    request_id = %context.id, mcp_session = %mcp_session, principal, client, tool,
+                    action = action_label, session = %session,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
@@ -224,13 +226,8 @@ impl ColdQueryServer {
                     metrics.inc("coldquery_database_errors_total", &[("class", &class)]);
                 }
                 tracing::info!(
-                    request_id = %context.id,
-                    mcp_session = caller.mcp_session.as_deref().map(digest).as_deref().unwrap_or("-"),
-                    principal = caller.principal.as_deref().unwrap_or("anonymous"),
-                    client,
-                    tool,
-                    action = action_label,
-                    session = session_arg.as_deref().map(digest).as_deref().unwrap_or("-"),
+                    request_id = %context.id, mcp_session = %mcp_session, principal, client, tool,
+                    action = action_label, session = %session,
                     category,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call failed"
@@ -239,5 +236,18 @@ impl ColdQueryServer {
             }
         };
         Ok(result.into())
+    }
+}
+
+/// An id in a log line: its digest, or `-` when there is none. Formatted lazily, so a filtered-out
+/// line costs no hashing.
+struct Digested<'a>(Option<&'a str>);
+
+impl std::fmt::Display for Digested<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(id) => f.write_str(&digest(id)),
+            None => f.write_str("-"),
+        }
     }
 }
