@@ -12,10 +12,21 @@
 //! Nodes are recognised by their shape (the set of field names), not by the enum tag, because
 //! many fields are typed directly (`InsertStmt.relation` is a `RangeVar`, `CallStmt.funccall`
 //! a `FuncCall`) and serialize without the tag.
+//!
+//! The serializer ([`stream`]) visits the tree as it is serialized, without building it as a
+//! JSON value first (that took a seventh of a point read's instructions); only the few fields
+//! the rules read are captured as values. Findings are reported in the order of a depth-first
+//! visit of the serialized tree, children in descending key and index order, which is what
+//! the by-value scan this replaced reported (and so which refusal a caller sees first).
+
+mod stream;
+
+#[cfg(test)]
+mod by_value;
 
 use pg_query::NodeEnum;
 use pg_query::protobuf as pb;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A possibly schema-qualified name as written (the parser has already folded case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,7 +48,7 @@ impl QualName {
 }
 
 /// Everything of interest found anywhere in one statement's tree.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Found {
     /// Function calls (including `CALL`, trigger and event-trigger functions).
     pub(crate) calls: Vec<QualName>,
@@ -62,58 +73,177 @@ pub(crate) struct Found {
 
 /// Scans `stmt` and everything below it.
 pub(crate) fn scan(stmt: &NodeEnum) -> Found {
-    let mut found = Found::default();
-    // Serializing plain protobuf structs cannot fail (no maps with non-string keys, no
-    // custom serializers); should it ever, the empty tree would find nothing, so fail
-    // closed by recording an unresolvable call instead.
-    let tree = match serde_json::to_value(stmt) {
-        Ok(v) => v,
-        Err(_) => {
-            found.calls.push(QualName {
+    match stream::findings(stmt) {
+        Ok((entries, do_blocks)) => collect(entries, do_blocks),
+        // Serializing plain protobuf structs cannot fail (no maps, no custom serializers);
+        // should it ever, the tree would not have been seen, so fail closed by recording an
+        // unresolvable call instead.
+        Err(_) => Found {
+            calls: vec![QualName {
                 schema: None,
                 name: "<unreadable statement>".into(),
-            });
-            return found;
-        }
+            }],
+            ..Found::default()
+        },
+    }
+}
+
+/// One thing found in the tree, before it is sorted into [`Found`].
+#[derive(Debug)]
+enum Entry {
+    Call(QualName),
+    FieldCall(String),
+    Operator(QualName),
+    Relation(QualName),
+    Language(String),
+    SqlBody(String),
+    OptionName(String),
+    Setting(String),
+}
+
+/// Sorts entries, already in visiting order, into their lists.
+fn collect(entries: impl IntoIterator<Item = Entry>, do_blocks: usize) -> Found {
+    let mut found = Found {
+        do_blocks,
+        ..Found::default()
     };
-    // Iterative: deeply nested expressions must not overflow the stack.
-    let mut stack = vec![&tree];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Object(map) => {
-                inspect(map, &mut found);
-                stack.extend(map.values());
-            }
-            Value::Array(items) => stack.extend(items.iter()),
-            _ => {}
+    for entry in entries {
+        match entry {
+            Entry::Call(n) => found.calls.push(n),
+            Entry::FieldCall(n) => found.field_calls.push(n),
+            Entry::Operator(n) => found.operators.push(n),
+            Entry::Relation(n) => found.relations.push(n),
+            Entry::Language(l) => found.function_languages.push(l),
+            Entry::SqlBody(b) => found.sql_bodies.push(b),
+            Entry::OptionName(n) => found.option_names.push(n),
+            Entry::Setting(n) => found.settings.push(n),
         }
     }
     found
 }
 
+/// The field names that the shape rules below test for, one bit each.
+mod key {
+    pub(super) const FUNCNAME: u32 = 1 << 0;
+    pub(super) const AGG_STAR: u32 = 1 << 1;
+    pub(super) const FUNC_VARIADIC: u32 = 1 << 2;
+    pub(super) const TRIGNAME: u32 = 1 << 3;
+    pub(super) const IS_PROCEDURE: u32 = 1 << 4;
+    pub(super) const SQL_BODY: u32 = 1 << 5;
+    pub(super) const FIELDS: u32 = 1 << 6;
+    pub(super) const LOCATION: u32 = 1 << 7;
+    pub(super) const ARG: u32 = 1 << 8;
+    pub(super) const INDIRECTION: u32 = 1 << 9;
+    pub(super) const RELNAME: u32 = 1 << 10;
+    pub(super) const INH: u32 = 1 << 11;
+    pub(super) const RELPERSISTENCE: u32 = 1 << 12;
+    pub(super) const SCHEMANAME: u32 = 1 << 13;
+    pub(super) const LEXPR: u32 = 1 << 14;
+    pub(super) const REXPR: u32 = 1 << 15;
+    pub(super) const KIND: u32 = 1 << 16;
+    pub(super) const NAME: u32 = 1 << 17;
+    pub(super) const SUB_LINK_TYPE: u32 = 1 << 18;
+    pub(super) const OPER_NAME: u32 = 1 << 19;
+    pub(super) const SORTBY_DIR: u32 = 1 << 20;
+    pub(super) const USE_OP: u32 = 1 << 21;
+    pub(super) const DEFNAME: u32 = 1 << 22;
+    pub(super) const DEFACTION: u32 = 1 << 23;
+    pub(super) const IS_LOCAL: u32 = 1 << 24;
+    pub(super) const ARGS: u32 = 1 << 25;
+    pub(super) const OPTIONS: u32 = 1 << 26;
+
+    /// The fields whose values the rules read (the others are only tested for presence).
+    pub(super) const CAPTURED: u32 = FUNCNAME
+        | FIELDS
+        | INDIRECTION
+        | RELNAME
+        | SCHEMANAME
+        | KIND
+        | NAME
+        | OPER_NAME
+        | USE_OP
+        | DEFNAME
+        | OPTIONS;
+
+    /// The bit of a field name, 0 for the names no rule tests.
+    pub(super) fn bit(name: &str) -> u32 {
+        match name {
+            "funcname" => FUNCNAME,
+            "agg_star" => AGG_STAR,
+            "func_variadic" => FUNC_VARIADIC,
+            "trigname" => TRIGNAME,
+            "is_procedure" => IS_PROCEDURE,
+            "sql_body" => SQL_BODY,
+            "fields" => FIELDS,
+            "location" => LOCATION,
+            "arg" => ARG,
+            "indirection" => INDIRECTION,
+            "relname" => RELNAME,
+            "inh" => INH,
+            "relpersistence" => RELPERSISTENCE,
+            "schemaname" => SCHEMANAME,
+            "lexpr" => LEXPR,
+            "rexpr" => REXPR,
+            "kind" => KIND,
+            "name" => NAME,
+            "sub_link_type" => SUB_LINK_TYPE,
+            "oper_name" => OPER_NAME,
+            "sortby_dir" => SORTBY_DIR,
+            "use_op" => USE_OP,
+            "defname" => DEFNAME,
+            "defaction" => DEFACTION,
+            "is_local" => IS_LOCAL,
+            "args" => ARGS,
+            "options" => OPTIONS,
+            _ => 0,
+        }
+    }
+}
+
+/// One object of the tree as the rules see it: which tested fields it has, how many fields
+/// in all, and the values of the [`key::CAPTURED`] fields it has.
+struct Shape<'a> {
+    keys: u32,
+    len: usize,
+    values: &'a [(u32, Value)],
+}
+
+impl Shape<'_> {
+    fn has(&self, keys: u32) -> bool {
+        self.keys & keys == keys
+    }
+
+    /// A captured field's value (`Null` when absent: every rule tests presence first).
+    fn get(&self, key: u32) -> &Value {
+        static NULL: Value = Value::Null;
+        self.values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(&NULL, |(_, v)| v)
+    }
+}
+
 /// Records what one object of the tree is, by its shape.
-fn inspect(map: &Map<String, Value>, found: &mut Found) {
-    let has = |k: &str| map.contains_key(k);
-    if has("DoStmt") {
-        found.do_blocks += 1;
-    }
-    if has("funcname") && has("agg_star") && has("func_variadic") {
+fn inspect(shape: &Shape<'_>, out: &mut Vec<Entry>) {
+    use key::*;
+    if shape.has(FUNCNAME | AGG_STAR | FUNC_VARIADIC) {
         // FuncCall
-        if let Some(name) = qual_name(&map["funcname"]) {
-            found.calls.push(name);
+        if let Some(name) = qual_name(shape.get(FUNCNAME)) {
+            out.push(Entry::Call(name));
         }
-    } else if has("funcname") && has("trigname") {
+    } else if shape.has(FUNCNAME | TRIGNAME) {
         // CreateTrigStmt / CreateEventTrigStmt: the function runs on later events.
-        if let Some(name) = qual_name(&map["funcname"]) {
-            found.calls.push(name);
+        if let Some(name) = qual_name(shape.get(FUNCNAME)) {
+            out.push(Entry::Call(name));
         }
-    } else if has("funcname") && has("is_procedure") && has("sql_body") {
+    } else if shape.has(FUNCNAME | IS_PROCEDURE | SQL_BODY) {
         // CreateFunctionStmt
-        function_definition(map, found);
+        function_definition(shape.get(OPTIONS), out);
     }
-    if map.len() == 2 && has("fields") && has("location") {
+    if shape.len == 2 && shape.has(FIELDS | LOCATION) {
         // ColumnRef: `a.b` (or longer) may be a call of b(a).
-        let fields = map["fields"]
+        let fields = shape
+            .get(FIELDS)
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_default();
@@ -123,31 +253,32 @@ fn inspect(map: &Map<String, Value>, found: &mut Found) {
                 .and_then(|n| n.pointer("/node/String/sval"))
                 .and_then(Value::as_str)
         {
-            found.field_calls.push(last.to_owned());
+            out.push(Entry::FieldCall(last.to_owned()));
         }
     }
-    if map.len() == 2 && has("arg") && has("indirection") {
+    if shape.len == 2 && shape.has(ARG | INDIRECTION) {
         // A_Indirection: `(expr).b` may be a call of b(expr).
-        for item in map["indirection"].as_array().into_iter().flatten() {
+        for item in shape.get(INDIRECTION).as_array().into_iter().flatten() {
             if let Some(name) = item.pointer("/node/String/sval").and_then(Value::as_str) {
-                found.field_calls.push(name.to_owned());
+                out.push(Entry::FieldCall(name.to_owned()));
             }
         }
     }
-    if has("relname") && has("inh") && has("relpersistence") {
+    if shape.has(RELNAME | INH | RELPERSISTENCE) {
         // RangeVar
-        let name = map["relname"].as_str().unwrap_or_default();
+        let name = shape.get(RELNAME).as_str().unwrap_or_default();
         if !name.is_empty() {
-            let schema = map["schemaname"].as_str().filter(|s| !s.is_empty());
-            found.relations.push(QualName {
+            let schema = shape.get(SCHEMANAME).as_str().filter(|s| !s.is_empty());
+            out.push(Entry::Relation(QualName {
                 schema: schema.map(str::to_owned),
                 name: name.to_owned(),
-            });
+            }));
         }
     }
-    if has("lexpr") && has("rexpr") && has("kind") && has("name") {
+    if shape.has(LEXPR | REXPR | KIND | NAME) {
         // A_Expr: only the operator kinds name an operator (BETWEEN's name is a keyword).
-        let kind = map["kind"]
+        let kind = shape
+            .get(KIND)
             .as_i64()
             .and_then(|k| i32::try_from(k).ok())
             .and_then(|k| pb::AExprKind::try_from(k).ok());
@@ -166,41 +297,39 @@ fn inspect(map: &Map<String, Value>, found: &mut Found) {
                     | pb::AExprKind::AexprSimilar
             )
         );
-        if names_operator && let Some(name) = qual_name(&map["name"]) {
-            found.operators.push(name);
+        if names_operator && let Some(name) = qual_name(shape.get(NAME)) {
+            out.push(Entry::Operator(name));
         }
     }
-    if has("sub_link_type")
-        && has("oper_name")
-        && let Some(name) = qual_name(&map["oper_name"])
+    if shape.has(SUB_LINK_TYPE | OPER_NAME)
+        && let Some(name) = qual_name(shape.get(OPER_NAME))
     {
-        found.operators.push(name);
+        out.push(Entry::Operator(name));
     }
-    if has("sortby_dir")
-        && has("use_op")
-        && let Some(name) = qual_name(&map["use_op"])
+    if shape.has(SORTBY_DIR | USE_OP)
+        && let Some(name) = qual_name(shape.get(USE_OP))
     {
-        found.operators.push(name);
+        out.push(Entry::Operator(name));
     }
-    if has("defname") && has("defaction") && has("arg") {
+    if shape.has(DEFNAME | DEFACTION | ARG) {
         // DefElem
-        if let Some(name) = map["defname"].as_str() {
-            found.option_names.push(name.to_ascii_lowercase());
+        if let Some(name) = shape.get(DEFNAME).as_str() {
+            out.push(Entry::OptionName(name.to_ascii_lowercase()));
         }
     }
-    if has("is_local") && has("name") && has("args") && has("kind") {
+    if shape.has(IS_LOCAL | NAME | ARGS | KIND) {
         // VariableSetStmt
-        if let Some(name) = map["name"].as_str().filter(|s| !s.is_empty()) {
-            found.settings.push(name.to_ascii_lowercase());
+        if let Some(name) = shape.get(NAME).as_str().filter(|s| !s.is_empty()) {
+            out.push(Entry::Setting(name.to_ascii_lowercase()));
         }
     }
 }
 
-/// Language and string body of a `CREATE FUNCTION/PROCEDURE`.
-fn function_definition(map: &Map<String, Value>, found: &mut Found) {
+/// Language and string body of a `CREATE FUNCTION/PROCEDURE`, from its options.
+fn function_definition(options: &Value, out: &mut Vec<Entry>) {
     let mut language = "sql".to_string();
     let mut body = Vec::new();
-    for opt in map["options"].as_array().into_iter().flatten() {
+    for opt in options.as_array().into_iter().flatten() {
         let Some(def) = opt.pointer("/node/DefElem") else {
             continue;
         };
@@ -227,9 +356,9 @@ fn function_definition(map: &Map<String, Value>, found: &mut Found) {
         }
     }
     if language == "sql" {
-        found.sql_bodies.extend(body);
+        out.extend(body.into_iter().map(Entry::SqlBody));
     }
-    found.function_languages.push(language);
+    out.push(Entry::Language(language));
 }
 
 /// A name list (`[String, String]`) as a qualified name: the last element is the name, the
