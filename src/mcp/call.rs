@@ -112,10 +112,10 @@ impl ColdQueryServer {
             .get_progress_token()
             .zip(progress::kind_of(tool_name, &args));
         let work = async {
-            let dispatch = self.dispatch(tool_name, &caller, args, ask);
+            // Boxed: see `dispatch`.
+            let mut dispatch = Box::pin(self.dispatch(tool_name, &caller, args, ask));
             match progress {
                 Some((token, kind)) => {
-                    tokio::pin!(dispatch);
                     let report =
                         progress::report(self.state.clone(), context.peer.clone(), token, kind);
                     tokio::select! {

@@ -172,34 +172,55 @@ impl ColdQueryServer {
         };
         // Destructive statements are confirmed (elicitation or a one-time token) before they run.
         let mut args = args;
-        // Each tool's future is boxed, at its own size: inline, every call (and the task rmcp
-        // keeps per MCP session, whose handler future is sized for the largest request) would
-        // carry the largest tool's state, tens of kilobytes, and copy it as it is moved.
-        Box::pin(confirm::check(&self.state, caller, tool, &mut args, ask)).await?;
-        match tool {
-            ToolName::Query => Box::pin(query::call(&self.state, caller, parse_args(tool, args)?))
-                .await
-                .map(Into::into),
-            ToolName::Schema => {
-                Box::pin(schema::call(&self.state, caller, parse_args(tool, args)?))
-                    .await
-                    .map(Into::into)
+        if confirm::applies(tool, &args) {
+            let check = Box::pin(confirm::check(&self.state, caller, tool, &mut args, ask));
+            check.await?;
+        }
+        // Each future is boxed and awaited in its own statement: inline, or boxed within the
+        // `.await` expression (whose temporaries the compiler keeps across the await), every
+        // call would carry the largest tool's state, tens of kilobytes, copy it as it is
+        // moved, and size rmcp's per-session task by it.
+        let run = self.tool_future(tool, caller, args)?;
+        run.await
+    }
+
+    /// The boxed future of one tool's call.
+    fn tool_future<'a>(
+        &'a self,
+        tool: ToolName,
+        caller: &'a Caller,
+        args: Value,
+    ) -> Result<ToolFuture<'a>, ToolError> {
+        let state = &self.state;
+        Ok(match tool {
+            ToolName::Query => {
+                let args = parse_args(tool, args)?;
+                Box::pin(async move { query::call(state, caller, args).await.map(Into::into) })
             }
-            ToolName::Admin => Box::pin(admin::call(&self.state, caller, parse_args(tool, args)?))
-                .await
-                .map(Into::into),
-            ToolName::Tx => Box::pin(tx::call(&self.state, caller, parse_args(tool, args)?))
-                .await
-                .map(Into::into),
+            ToolName::Schema => {
+                let args = parse_args(tool, args)?;
+                Box::pin(async move { schema::call(state, caller, args).await.map(Into::into) })
+            }
+            ToolName::Admin => {
+                let args = parse_args(tool, args)?;
+                Box::pin(async move { admin::call(state, caller, args).await.map(Into::into) })
+            }
+            ToolName::Tx => {
+                let args = parse_args(tool, args)?;
+                Box::pin(async move { tx::call(state, caller, args).await.map(Into::into) })
+            }
             ToolName::Monitor => {
-                Box::pin(monitor::call(&self.state, caller, parse_args(tool, args)?))
-                    .await
-                    .map(Into::into)
+                let args = parse_args(tool, args)?;
+                Box::pin(async move { monitor::call(state, caller, args).await.map(Into::into) })
             }
             ToolName::Read => unreachable!("pg_read was routed to its owning tool above"),
-        }
+        })
     }
 }
+
+/// A tool's call, boxed (see `dispatch`).
+type ToolFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, ToolError>> + Send + 'a>>;
 
 /// Whose share of the pool a call uses: the authenticated principal, else every anonymous
 /// caller together (MCP session ids cost nothing to mint, so they cannot be the key).
@@ -371,6 +392,7 @@ impl ServerHandler for ColdQueryServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         // Boxed: see `dispatch`. The handler future rmcp runs is as large as its largest arm.
-        Box::pin(self.handle_call(request, context)).await
+        let call = Box::pin(self.handle_call(request, context));
+        call.await
     }
 }

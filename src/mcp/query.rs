@@ -3,6 +3,8 @@
 //! [`QueryResult`] (the structs are in [`crate::mcp::results`]). The arguments' JSON Schema is
 //! derived from [`QueryArgs`] (see `tools.rs`).
 
+use std::pin::Pin;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,34 +80,56 @@ pub(crate) async fn call(
 ) -> Result<QueryResult, ToolError> {
     let limits = limits_with_ceiling(state, args.max_rows, args.max_cost)?;
     let action = args.action.known()?;
-    // A cursor knows where it lives (its own connection or a session): no session_id needed.
-    match action {
-        QueryAction::Fetch => return crate::mcp::cursor::fetch(state, caller, &args).await,
-        QueryAction::CloseCursor => return crate::mcp::cursor::close(state, caller, &args).await,
-        _ => {}
-    }
-    if let Some(id) = args.session_id.as_deref() {
-        // The connection's cached statements are kept: each shape below copes with a stale one.
-        let mut g = state.sessions.acquire_cached(&caller.owner, id).await?;
-        let out = bounded(&mut g, async |g| {
-            in_session(state, caller, g, action, &args, &limits).await
-        })
-        .await?;
-        return Ok(out.in_session(g.view()));
-    }
-    match action {
-        QueryAction::Read => read(state, caller, &args, &limits).await.map(Into::into),
-        QueryAction::Write => write(state, caller, &args, &limits).await.map(Into::into),
-        QueryAction::Explain => explain(state, caller, &args, &limits)
-            .await
-            .map(QueryResult::Explain),
-        QueryAction::Transaction => transaction(state, caller, &args, &limits)
-            .await
-            .map(QueryResult::Transaction),
-        QueryAction::Fetch | QueryAction::CloseCursor => {
-            unreachable!("cursor actions returned above")
-        }
-    }
+    // Each path is boxed at its own size, in a statement of its own (see `mcp::dispatch`):
+    // inline, a point read would build and copy the state of the largest path, a
+    // transaction's, and the compiler keeps an `.await` expression's temporaries across it.
+    let run: Pin<Box<dyn Future<Output = Result<QueryResult, ToolError>> + Send + '_>> =
+        // A cursor knows where it lives (its own connection or a session): no session_id needed.
+        match action {
+            QueryAction::Fetch => Box::pin(crate::mcp::cursor::fetch(state, caller, &args)),
+            QueryAction::CloseCursor => Box::pin(crate::mcp::cursor::close(state, caller, &args)),
+            _ if args.session_id.is_some() => {
+                Box::pin(session_call(state, caller, action, &args, &limits))
+            }
+            QueryAction::Read => {
+                Box::pin(async { read(state, caller, &args, &limits).await.map(Into::into) })
+            }
+            QueryAction::Write => {
+                Box::pin(async { write(state, caller, &args, &limits).await.map(Into::into) })
+            }
+            QueryAction::Explain => Box::pin(async {
+                explain(state, caller, &args, &limits)
+                    .await
+                    .map(QueryResult::Explain)
+            }),
+            QueryAction::Transaction => Box::pin(async {
+                transaction(state, caller, &args, &limits)
+                    .await
+                    .map(QueryResult::Transaction)
+            }),
+        };
+    run.await
+}
+
+/// A call in a pg_tx session: on the session's dedicated connection.
+async fn session_call(
+    state: &AppState,
+    caller: &Caller,
+    action: QueryAction,
+    args: &QueryArgs,
+    limits: &Limits,
+) -> Result<QueryResult, ToolError> {
+    let id = args
+        .session_id
+        .as_deref()
+        .expect("session_call is only for calls with a session");
+    // The connection's cached statements are kept: each shape below copes with a stale one.
+    let mut g = state.sessions.acquire_cached(&caller.owner, id).await?;
+    let out = bounded(&mut g, async |g| {
+        in_session(state, caller, g, action, args, limits).await
+    })
+    .await?;
+    Ok(out.in_session(g.view()))
 }
 
 fn require_sql(args: &QueryArgs) -> Result<&str, ToolError> {

@@ -236,8 +236,24 @@ fn statement_of(args: &Value) -> String {
 
 /// Why the call needs confirmation, if it does (the policy's [`crate::safety::policy::Plan`]
 /// says). `None` also when the statement does not parse or is refused: the tool reports that.
+/// Whether [`check`] has anything to do for a call: a `confirm` argument to take out, or an
+/// action that can be destructive. `dispatch` skips building its future when not (reads).
+pub(crate) fn applies(tool: ToolName, args: &Value) -> bool {
+    matches!(tool, ToolName::Query | ToolName::Schema)
+        && (args.get("confirm").is_some() || ToolAction::of(tool, args).is_some_and(confirmable))
+}
+
+/// The actions whose statements can be destructive: the only ones [`destructive`] looks at.
+fn confirmable(action: ToolAction) -> bool {
+    matches!(
+        action,
+        ToolAction::Query(QueryAction::Write | QueryAction::Transaction)
+            | ToolAction::Schema(SchemaAction::Create | SchemaAction::Alter | SchemaAction::Drop)
+    )
+}
+
 async fn destructive(state: &AppState, tool: ToolName, args: &Value) -> Option<&'static str> {
-    let action = ToolAction::of(tool, args)?;
+    let action = ToolAction::of(tool, args).filter(|a| confirmable(*a))?;
     let flag = |k: &str| args.get(k).and_then(Value::as_bool).unwrap_or(false);
     let auth = Authority {
         dry_run: flag("dry_run"),
@@ -520,5 +536,41 @@ mod tests {
         let state = store.issue(&round_trip_binding(&bound));
         assert!(!store.redeem(&state, &bound));
         assert!(store.redeem(&state, &round_trip_binding(&bound)));
+    }
+
+    #[test]
+    fn the_check_is_skipped_only_for_calls_it_could_not_stop_or_change() {
+        let q = ToolName::Query;
+        let s = ToolName::Schema;
+        assert!(!applies(q, &json!({"action": "read", "sql": "SELECT 1"})));
+        assert!(!applies(
+            q,
+            &json!({"action": "explain", "sql": "DELETE FROM t"})
+        ));
+        assert!(!applies(
+            ToolName::Admin,
+            &json!({"action": "vacuum", "confirm": "x"})
+        ));
+        assert!(!applies(s, &json!({"action": "list"})));
+        assert!(applies(
+            q,
+            &json!({"action": "write", "sql": "DELETE FROM t"})
+        ));
+        assert!(applies(
+            q,
+            &json!({"action": "transaction", "operations": []})
+        ));
+        for ddl in ["create", "alter", "drop"] {
+            assert!(
+                applies(s, &json!({"action": ddl, "sql": "DROP TABLE t"})),
+                "{ddl}"
+            );
+        }
+        // A `confirm` argument is always taken out (and checked), whatever the action.
+        assert!(applies(
+            q,
+            &json!({"action": "read", "sql": "SELECT 1", "confirm": "t"})
+        ));
+        assert!(applies(q, &json!({"action": "read", "confirm": null})));
     }
 }
