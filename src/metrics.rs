@@ -109,17 +109,26 @@ pub struct Gauges {
     pub spares_ready: u64,
 }
 
+/// `k1="v1",k2="v2"` with the values escaped as the exposition format wants. Built on every
+/// counter and histogram update, so in one pass and one allocation.
 fn label_string(labels: &[(&str, &str)]) -> String {
-    let mut s = String::new();
+    let len: usize = labels.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    let mut s = String::with_capacity(len);
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let v = v
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
-        let _ = write!(s, "{k}=\"{v}\"");
+        s.push_str(k);
+        s.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '"' => s.push_str("\\\""),
+                '\n' => s.push_str("\\n"),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
     }
     s
 }
@@ -263,5 +272,10 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(label_string(&[("a", "x\"y\\z")]), "a=\"x\\\"y\\\\z\"");
+        assert_eq!(
+            label_string(&[("tool", "pg_query"), ("why", "a\nb")]),
+            "tool=\"pg_query\",why=\"a\\nb\""
+        );
+        assert_eq!(label_string(&[]), "");
     }
 }

@@ -31,6 +31,31 @@ mod testkit {
         parse_one(sql).unwrap_or_else(|e| panic!("{sql:?} should parse: {e}"))
     }
 
+    /// Every entry of the three SQL corpora of `tests/corpus` (bypass, accept, dry run), as
+    /// written: entries are separated by `---` lines and `## ` headings; `#` lines are comments.
+    pub(super) fn corpus_entries() -> Vec<String> {
+        let corpora = [
+            include_str!("../../tests/corpus/bypass.txt"),
+            include_str!("../../tests/corpus/accept.txt"),
+            include_str!("../../tests/corpus/dry_run.txt"),
+        ];
+        let mut entries = Vec::new();
+        for corpus in corpora {
+            let mut entry = String::new();
+            for line in corpus.lines() {
+                if line.trim() == "---" || line.trim_start().starts_with('#') {
+                    entries.push(std::mem::take(&mut entry));
+                } else {
+                    entry.push_str(line);
+                    entry.push('\n');
+                }
+            }
+            entries.push(entry);
+        }
+        entries.retain(|e| !e.trim().is_empty());
+        entries
+    }
+
     /// Asserts a refusal mentions `needle` (and, when given, points at `tool`).
     pub(super) fn assert_refused(sql: &str, what: &str, r: Result<(), Refusal>, needle: &str) {
         match r {

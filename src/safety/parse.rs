@@ -137,6 +137,22 @@ pub(crate) fn parse_one(sql: &str) -> Result<Parsed, ClassifyError> {
 /// Trailing comments must go: callers wrap reads as `SELECT * FROM (<sql>) AS q LIMIT n`,
 /// and a trailing `-- comment` would swallow the closing parenthesis.
 fn statement_text(span: &str) -> &str {
+    // Without `-`, `/` or `;` in it, a span holds no comment and no semicolon, so what
+    // surrounds its tokens is the scanner's whitespace: trimmed without scanning it again.
+    if !span.bytes().any(|b| matches!(b, b'-' | b'/' | b';')) {
+        return span.trim_matches(is_scanner_space);
+    }
+    scanned_statement_text(span)
+}
+
+/// PostgreSQL's whitespace (`scanner_isspace`, scan.l's `{space}`): not Rust's, which also
+/// counts non-ASCII spaces that the scanner reads as identifier characters.
+fn is_scanner_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// [`statement_text`] by the scanner's tokens.
+fn scanned_statement_text(span: &str) -> &str {
     let Some(tokens) = scan(span) else {
         return span.trim().trim_end_matches(';').trim_end();
     };
@@ -312,6 +328,30 @@ impl Parsed {
 pub(super) mod tests {
     use super::*;
     use crate::safety::testkit::parsed;
+
+    #[test]
+    fn the_statement_text_shortcut_cuts_what_the_scanner_cuts() {
+        let mut spans = crate::safety::testkit::corpus_entries();
+        // Whitespace PostgreSQL's scanner knows, and a non-ASCII space it reads as part of
+        // an identifier (U+00A0): trimming it would change the statement.
+        for s in [
+            "\x0b\x0cSELECT 1\r\n\t ",
+            "SELECT 1 AS \"a\u{a0}\"",
+            "SELECT \u{a0}x\u{a0}",
+        ] {
+            spans.push(s.to_owned());
+        }
+        let mut shortcut = 0;
+        for span in &spans {
+            assert_eq!(
+                statement_text(span),
+                scanned_statement_text(span),
+                "{span:?}"
+            );
+            shortcut += usize::from(!span.bytes().any(|b| matches!(b, b'-' | b'/' | b';')));
+        }
+        assert!(shortcut > 100, "only {shortcut} spans took the shortcut");
+    }
 
     // -----------------------------------------------------------------------------------
     // parse_one: statement count, text, errors

@@ -45,11 +45,6 @@ pub(super) fn scan(stmt: &NodeEnum) -> Found {
 
 #[test]
 fn the_streaming_scan_finds_what_the_by_value_scan_found_in_the_same_order() {
-    let corpora = [
-        include_str!("../../../tests/corpus/bypass.txt"),
-        include_str!("../../../tests/corpus/accept.txt"),
-        include_str!("../../../tests/corpus/dry_run.txt"),
-    ];
     // Statements with many findings of each kind, so that their order is put to the test.
     let extra = [
         "SELECT f(a.b.c, (x).y, (z).w), g(h(1)) + i(2) FROM s.t a JOIN u ON a.x = u.y \
@@ -63,24 +58,10 @@ fn the_streaming_scan_finds_what_the_by_value_scan_found_in_the_same_order() {
         "WITH x AS (DELETE FROM d RETURNING *), y AS (UPDATE e SET c = f5() RETURNING *) \
          SELECT * FROM x, y, LATERAL f6(x.a) WHERE x.b IS DISTINCT FROM y.b",
     ];
-    // Entries are separated by `---` lines and `## ` headings; `#` lines are comments.
-    let mut entries: Vec<String> = Vec::new();
-    for corpus in corpora {
-        let mut entry = String::new();
-        for line in corpus.lines() {
-            if line.trim() == "---" || line.trim_start().starts_with('#') {
-                entries.push(std::mem::take(&mut entry));
-            } else {
-                entry.push_str(line);
-                entry.push('\n');
-            }
-        }
-        entries.push(entry);
-    }
+    let mut entries = crate::safety::testkit::corpus_entries();
     entries.extend(extra.iter().map(|s| (*s).to_owned()));
     let mut statements = 0;
-    let lines = entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty());
-    for sql in lines {
+    for sql in &entries {
         let Ok(parsed) = pg_query::parse(sql, 0) else {
             continue;
         };
