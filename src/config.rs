@@ -421,12 +421,18 @@ pub(crate) fn connect_options(
     // standard_conforming_strings is pinned because the classifier lexes SQL with it on: with
     // it off, `'\''` is one literal to libpg_query but an escaped quote to the server, and the
     // rest of the text would run unchecked. A startup option outranks ALTER ROLE/DATABASE SET.
-    Ok(base.application_name("coldquery").options([
-        ("TimeZone", "UTC"),
-        ("DateStyle", "ISO, YMD"),
-        ("IntervalStyle", "postgres"),
-        ("standard_conforming_strings", "on"),
-    ]))
+    // The statement cache's size is fixed (a `statement-cache-capacity` in the URL is
+    // overridden): `db::executor::prepare` empties the cache just before it is full, which
+    // only works if it knows when that is.
+    Ok(base
+        .application_name("coldquery")
+        .options([
+            ("TimeZone", "UTC"),
+            ("DateStyle", "ISO, YMD"),
+            ("IntervalStyle", "postgres"),
+            ("standard_conforming_strings", "on"),
+        ])
+        .statement_cache_capacity(crate::db::executor::STATEMENT_CACHE))
 }
 
 /// A cost or row ceiling: a positive, finite number (`1e6` and `1000000` alike).

@@ -301,3 +301,38 @@ async fn a_pg_tx_session_says_what_each_call_costs() {
     c.close().await;
     app.finish().await;
 }
+
+/// A read with its values written into the text (as agents mostly send them, and as the
+/// benchmark's point read is) is a new statement on every call: prepared (Parse/Describe, one
+/// round trip), then run (Bind/Execute, the second). sqlx would also close the least recently
+/// used statement of a full cache, and wait for that, on each (a third); the server empties
+/// the cache when it is full instead, one round trip per hundred new texts. One pooled
+/// connection, so that its cache is the one that fills.
+#[tokio::test]
+async fn a_read_with_new_text_on_every_call_costs_two_round_trips_even_with_the_statement_cache_full()
+ {
+    let (app, trips) = spawn_app_counted(|c| c.pool_size = 1).await;
+    app.exec(
+        "CREATE TABLE items (id int PRIMARY KEY, v text); \
+         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 1000) g",
+    )
+    .await;
+    let c = app.client(Era::Stateless).await;
+    let read =
+        |i: i64| json!({"action": "read", "sql": format!("SELECT * FROM items WHERE id = {i}")});
+    // Fill the cache (and load the catalog snapshot): texts it has not seen.
+    for i in 1..=150 {
+        c.ok("pg_query", read(i)).await;
+    }
+    let before = trips.settled().await;
+    for i in 201..=400 {
+        let r = c.ok("pg_query", read(i)).await;
+        assert_eq!(r["rows"], json!([[i, format!("v{i}")]]), "{r}");
+    }
+    let total = trips.settled().await - before;
+    // 200 calls of two round trips, and the cache emptied twice (at most three times).
+    assert!(
+        (400..=403).contains(&total),
+        "200 reads of new statement texts took {total} round trips"
+    );
+}

@@ -224,6 +224,10 @@ pub async fn run_statement(
     result
 }
 
+/// How many prepared statements a connection keeps (sqlx's statement cache, set in the
+/// connect options; sqlx's default).
+pub(crate) const STATEMENT_CACHE: usize = 100;
+
 /// Prepare `sql` on `conn` (cached per connection). With [`Limits::uncached`], a statement
 /// served from the cache (its count did not grow: a hit, or rarely an eviction) is prepared
 /// again after the cache is closed, so that what runs was analysed against the catalog as it is
@@ -233,6 +237,14 @@ pub(crate) async fn prepare(
     sql: &str,
     limits: &Limits,
 ) -> Result<sqlx::postgres::PgStatement, sqlx::Error> {
+    // With its cache full, sqlx would close the least recently used statement, and wait for
+    // that, before running each new text: with values written into the SQL (as agents mostly
+    // send them) every read is a new text, and that was one more round trip on each, three in
+    // all (tests/roundtrips.rs). Closing them all at once costs one round trip per hundred new
+    // texts, and a statement still in use one Parse again the next time it comes.
+    if conn.cached_statements_size() >= STATEMENT_CACHE {
+        conn.clear_cached_statements().await?;
+    }
     let before = conn.cached_statements_size();
     let stmt = conn
         .prepare(AssertSqlSafe(sql.to_owned()).into_sql_str())
