@@ -13,6 +13,7 @@
 //! `tx` = pg_tx begin → 3 pg_query writes → commit, timed as one round trip;
 //! `idle` = open N MCP sessions and hold them (RSS is sampled while all are open).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rmcp::model::CallToolRequestParams;
@@ -97,12 +98,13 @@ async fn call(c: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> Va
     r.structured_content.unwrap_or(Value::Null)
 }
 
-async fn worker(o: &Opts, n: usize, deadline: Instant) -> Vec<Duration> {
+async fn worker(o: &Opts, n: usize, deadline: Instant, ready: &AtomicUsize) -> Vec<Duration> {
     let transport = StreamableHttpClientTransport::from_uri(o.url.clone());
     let c =
         ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
             .await
             .expect("connect");
+    ready.fetch_add(1, Ordering::SeqCst);
     let mut lat = Vec::new();
     let mut k: u64 = n as u64 * 7919;
     while Instant::now() < deadline {
@@ -177,17 +179,26 @@ async fn main() {
     let rss_before = rss_kib(o.server_pid);
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let started = Instant::now();
-    let workers = (0..o.sessions).map(|n| worker(&o, n, deadline));
-    let mut all: Vec<Duration> = futures::future::join_all(workers)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let ready = AtomicUsize::new(0);
+    let workers = (0..o.sessions).map(|n| worker(&o, n, deadline, &ready));
+    // The server's RSS while every session is open: once all have initialized and a second
+    // more has passed (or at the deadline). Sampled after the run, it would race the
+    // clients' closing of their sessions.
+    let held = async {
+        while ready.load(Ordering::SeqCst) < o.sessions && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let settle = Instant::now() + Duration::from_secs(1);
+        tokio::time::sleep_until(settle.min(deadline).into()).await;
+        (ready.load(Ordering::SeqCst), rss_kib(o.server_pid))
+    };
+    let (all, (open_at_sample, rss_held)) = tokio::join!(futures::future::join_all(workers), held);
+    let mut all: Vec<Duration> = all.into_iter().flatten().collect();
     let elapsed = started.elapsed().as_secs_f64();
     let rss_after = rss_kib(o.server_pid);
     all.sort();
     println!(
-        "scenario={} sessions={} calls={} calls_per_s={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} server_rss_kib_before={} server_rss_kib_after={}",
+        "scenario={} sessions={} calls={} calls_per_s={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} server_rss_kib_before={} server_rss_kib_held={} sessions_open_when_held={} server_rss_kib_after={}",
         o.scenario,
         o.sessions,
         all.len(),
@@ -198,6 +209,10 @@ async fn main() {
         rss_before
             .map(|v| v.to_string())
             .unwrap_or_else(|| "?".into()),
+        rss_held
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into()),
+        open_at_sample,
         rss_after
             .map(|v| v.to_string())
             .unwrap_or_else(|| "?".into()),
