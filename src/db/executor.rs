@@ -229,9 +229,9 @@ pub async fn run_statement(
 pub(crate) const STATEMENT_CACHE: usize = 100;
 
 /// Prepare `sql` on `conn` (cached per connection). With [`Limits::uncached`], a statement
-/// served from the cache (its count did not grow: a hit, or rarely an eviction) is prepared
-/// again after the cache is closed, so that what runs was analysed against the catalog as it is
-/// now; a statement not cached yet costs nothing more.
+/// served from the cache (its count did not grow: a hit, since the cache is emptied before it
+/// could evict) is prepared again after the cache is closed, so that what runs was analysed
+/// against the catalog as it is now; a statement not cached yet costs nothing more.
 pub(crate) async fn prepare(
     conn: &mut PgConnection,
     sql: &str,
