@@ -25,6 +25,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Tool calls by tool, action and outcome (ok or an error category).",
     ),
     (
+        "coldquery_direct_tool_calls_total",
+        "counter",
+        "Stateless (2026-07-28) tools/call requests served without rmcp's per-request service.",
+    ),
+    (
         "coldquery_tool_call_duration_seconds",
         "histogram",
         "Tool call latency by tool and action.",

@@ -286,10 +286,14 @@ async fn run_statement_inner(
     let body = parsed.body.as_str();
     // Where the statement starts inside the caller's text, in characters, so that error
     // positions point into what the caller sent.
-    let lead = original
-        .find(body)
-        .map(|b| original[..b].chars().count())
-        .unwrap_or(0);
+    let lead = if original == body {
+        0
+    } else {
+        original
+            .find(body)
+            .map(|b| original[..b].chars().count())
+            .unwrap_or(0)
+    };
     let cap_limit = limits.max_rows + 1;
     let wrap_select = mode == RowMode::Read && parsed.plain_select;
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod caller;
+pub(crate) mod direct;
 pub(crate) mod health;
 pub(crate) mod mcp_sessions;
 pub(crate) mod serve;
@@ -32,10 +33,18 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         // that call back to SSE, so nothing is lost.
         .with_json_response(true);
     // `*` means "accept any": rmcp treats an empty Host list as "no check".
-    mcp_config = if cfg.allowed_hosts.iter().any(|h| h.trim() == "*") {
+    let allowed_hosts: Vec<String> = if cfg.allowed_hosts.iter().any(|h| h.trim() == "*") {
+        Vec::new()
+    } else {
+        cfg.allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .collect()
+    };
+    mcp_config = if allowed_hosts.is_empty() {
         mcp_config.disable_allowed_hosts()
     } else {
-        mcp_config.with_allowed_hosts(cfg.allowed_hosts.iter().map(|h| h.trim().to_owned()))
+        mcp_config.with_allowed_hosts(allowed_hosts.clone())
     };
     if !cfg.allowed_origins.iter().any(|o| o.trim() == "*") {
         mcp_config = mcp_config
@@ -61,13 +70,13 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
     );
     let mcp_owners = caller::McpOwners::new(sessions.clone(), state.sessions.clone());
     let factory_state = state.clone();
-    let mcp = StreamableHttpService::new(
+    let mcp = SharedMcp(std::sync::Arc::new(StreamableHttpService::new(
         // Runs once per MCP session, or once per request for 2026-07-28 stateless clients:
         // it only clones Arcs.
         move || Ok(ColdQueryServer::new(factory_state.clone())),
         sessions.clone(),
         mcp_config,
-    );
+    )));
     let mcp = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -82,6 +91,14 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             (sessions, cfg.max_request_bytes),
             mcp_sessions::refuse_when_full,
         ))
+        // Stateless tools/call without rmcp's per-request service; the rest goes on to rmcp.
+        .layer_fn({
+            let state = state.clone();
+            let ct = ct.clone();
+            move |inner| {
+                direct::Direct::new(inner, state.clone(), allowed_hosts.clone(), ct.clone())
+            }
+        })
         .layer(RequestBodyLimitLayer::new(cfg.max_request_bytes))
         .service(mcp);
 
@@ -100,6 +117,39 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             count_requests,
         ))
         .with_state(state)
+}
+
+/// rmcp's service behind an `Arc`. rmcp's own `Service::call` clones the whole service, its
+/// configuration with every allowed Host and Origin string included, and each middleware
+/// layer above clones its inner service on every request: that was 36 configuration clones
+/// (72 string vectors) per call. This calls [`StreamableHttpService::handle`] on the shared
+/// instance instead.
+#[derive(Clone)]
+struct SharedMcp(
+    std::sync::Arc<StreamableHttpService<ColdQueryServer, mcp_sessions::BoundedSessions>>,
+);
+
+impl<B> tower::Service<axum::http::Request<B>> for SharedMcp
+where
+    B: axum::body::HttpBody + Send + 'static,
+    B::Error: std::fmt::Display,
+    B::Data: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(req).await.map(axum::body::Body::new)) })
+    }
 }
 
 /// rmcp answers a session DELETE with 202; the Python SDK treats only 200/204 as success and

@@ -1,38 +1,102 @@
 //! `tools/call`: the tool name parsed once, the call dispatched, then audited, counted, logged
 //! and rendered. The `ServerHandler` method in `mod.rs` boxes this future (see `dispatch`).
+//!
+//! A call runs from a [`CallContext`]: what it needs of its request, built from rmcp's
+//! `RequestContext` ([`CallContext::of`]) or, for a stateless `tools/call` served without
+//! rmcp's per-request service, by [`crate::http::direct`]. The truncation warning a call may
+//! send before its result is handed back ([`Called::warning`]) for whichever of the two
+//! delivers it.
+// Logging notifications are deprecated by SEP-2577 but still what clients show: see log_rank.
+#![allow(deprecated)]
 
 use std::time::Instant;
 
 use rmcp::ErrorData as McpError;
-use rmcp::model::{CallToolRequestParams, CallToolResponse};
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, Implementation, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressToken, ProtocolVersion, RequestId,
+};
+use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::names::{ToolAction, ToolName};
 use super::render::{CutShort, Outcome, failure, success};
-use super::{ColdQueryServer, client_of, confirm, log_rank, progress};
-use crate::caller::digest;
+use super::{ClientOf, ColdQueryServer, confirm, log_rank, progress};
+use crate::caller::{Caller, digest};
 use crate::error::ToolError;
+
+/// What a `tools/call` needs of its request.
+pub(crate) struct CallContext<'a> {
+    /// The JSON-RPC request id, for the log.
+    pub(crate) id: &'a RequestId,
+    /// Who calls (the HTTP middleware's tag, made stateless outside an MCP session).
+    pub(crate) caller: Caller,
+    /// The client's own name and version, for the log.
+    pub(crate) client: Option<Implementation>,
+    /// Cancelled when the client cancels the call.
+    pub(crate) ct: CancellationToken,
+    /// The MCP session's peer: elicitation and progress notifications. `None` for a call
+    /// served directly, which never needs them (it carries no progress token).
+    pub(crate) peer: Option<&'a Peer<RoleServer>>,
+    /// Whether the call came in an MCP session.
+    pub(crate) in_session: bool,
+    /// The request's protocol version (its `_meta`, or the session's).
+    pub(crate) protocol_version: Option<ProtocolVersion>,
+    /// The client's capabilities (its `_meta`, or the session's).
+    pub(crate) client_capabilities: Option<ClientCapabilities>,
+    /// The request's progress token.
+    pub(crate) progress_token: Option<ProgressToken>,
+    /// The log level the request's `_meta` names.
+    pub(crate) log_level: Option<LoggingLevel>,
+}
+
+impl<'a> CallContext<'a> {
+    /// From rmcp's request context.
+    fn of(server: &ColdQueryServer, context: &'a RequestContext<RoleServer>) -> Self {
+        let in_session = server
+            .tag
+            .in_session
+            .load(std::sync::atomic::Ordering::Acquire);
+        CallContext {
+            id: &context.id,
+            caller: server.caller(context),
+            client: super::client_info(context),
+            ct: context.ct.clone(),
+            peer: Some(&context.peer),
+            in_session,
+            protocol_version: context.protocol_version(),
+            client_capabilities: context.client_capabilities(),
+            progress_token: context.meta.get_progress_token(),
+            log_level: context.meta.log_level(),
+        }
+    }
+}
+
+/// A call's response, and the truncation warning to send before it.
+pub(crate) struct Called {
+    /// The `tools/call` response.
+    pub(crate) response: Result<CallToolResponse, McpError>,
+    /// A `notifications/message` warning that the result was truncated.
+    pub(crate) warning: Option<LoggingMessageNotificationParam>,
+}
 
 impl ColdQueryServer {
     /// A truncated result is also a `notifications/message` warning, for clients that show
     /// logs: the model sees `truncated` and `hint` in the result itself. A 2026-07-28 request
     /// may name its own level in `_meta`; a session uses what `logging/setLevel` set.
-    #[allow(deprecated)] // see log_rank
-    async fn warn(
+    fn warning(
         &self,
-        context: &RequestContext<RoleServer>,
+        level: Option<LoggingLevel>,
         tool: &str,
         action: &str,
         cut: CutShort,
-    ) {
-        let wanted = context
-            .meta
-            .log_level()
+    ) -> Option<LoggingMessageNotificationParam> {
+        let wanted = level
             .map(log_rank)
             .unwrap_or_else(|| self.log_level.load(std::sync::atomic::Ordering::Relaxed));
-        if log_rank(rmcp::model::LoggingLevel::Warning) < wanted {
-            return;
+        if log_rank(LoggingLevel::Warning) < wanted {
+            return None;
         }
         let data = serde_json::json!({
             "message": format!("{tool} {action}: the result was truncated"),
@@ -40,52 +104,66 @@ impl ColdQueryServer {
             "row_count": cut.row_count,
             "hint": cut.hint,
         });
-        let param = rmcp::model::LoggingMessageNotificationParam::new(
-            rmcp::model::LoggingLevel::Warning,
-            data,
+        Some(
+            LoggingMessageNotificationParam::new(LoggingLevel::Warning, data)
+                .with_logger("coldquery"),
         )
-        .with_logger("coldquery");
-        // Best effort: a client that went away does not make the call fail.
-        let _ = context.peer.notify_logging_message(param).await;
     }
 
-    /// `tools/call`: parse the tool name, dispatch, then audit, count, log and render the
-    /// outcome.
+    /// `tools/call` through rmcp: the warning, if any, goes out through the peer first.
     pub(super) async fn handle_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = self.caller(&context);
-        let client = client_of(&context);
+        let called = Box::pin(self.run_call(request, CallContext::of(self, &context))).await;
+        if let Some(param) = called.warning {
+            // Best effort: a client that went away does not make the call fail.
+            let _ = context.peer.notify_logging_message(param).await;
+        }
+        called.response
+    }
+
+    /// `tools/call`: parse the tool name, dispatch, then audit, count, log and render the
+    /// outcome.
+    pub(crate) async fn run_call(
+        &self,
+        mut request: CallToolRequestParams,
+        context: CallContext<'_>,
+    ) -> Called {
+        let done = |response| Called {
+            response,
+            warning: None,
+        };
+        let caller = context.caller.clone();
+        let client = ClientOf(context.client.as_ref());
         let Some(tool_name) = ToolName::parse(&request.name) else {
             // An unknown tool is a protocol error (contract §3), not a tool result.
             let tool = request.name.to_string();
-            return Err(McpError::invalid_params(
+            return done(Err(McpError::invalid_params(
                 format!(
                     "unknown tool {tool:?}; tools: {}",
                     ToolName::NAMES.join(", ")
                 ),
                 None,
-            ));
+            )));
         };
         // The metric label, log field and audit column: the tool's wire name.
         let tool = tool_name.name();
-        let in_session = self
-            .tag
-            .in_session
-            .load(std::sync::atomic::Ordering::Acquire);
+        let in_session = context.in_session;
+        let args = Value::Object(request.arguments.take().unwrap_or_default());
         let ask = confirm::Ask {
-            peer: confirm::can_elicit(&context.peer, in_session).then_some(&context.peer),
+            peer: context
+                .peer
+                .filter(|peer| confirm::can_elicit(peer, in_session)),
             round_trip: confirm::can_round_trip(
-                context.protocol_version(),
-                context.client_capabilities(),
+                context.protocol_version.clone(),
+                context.client_capabilities.clone(),
                 in_session,
             ),
             responses: request.input_responses.as_ref(),
             state: request.request_state.as_deref(),
         };
-        let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let action = args
             .get("action")
             .and_then(Value::as_str)
@@ -108,16 +186,16 @@ impl ColdQueryServer {
         // A cancelled call (notifications/cancelled, or the HTTP request went away) drops the
         // dispatch future; the connection guards inside then cancel the statement in PostgreSQL.
         let progress = context
-            .meta
-            .get_progress_token()
+            .progress_token
+            .clone()
+            .zip(context.peer)
             .zip(progress::kind_of(tool_name, &args));
         let work = async {
             // Boxed: see `dispatch`.
             let mut dispatch = Box::pin(self.dispatch(tool_name, &caller, args, ask));
             match progress {
-                Some((token, kind)) => {
-                    let report =
-                        progress::report(self.state.clone(), context.peer.clone(), token, kind);
+                Some(((token, peer), kind)) => {
+                    let report = progress::report(self.state.clone(), peer.clone(), token, kind);
                     tokio::select! {
                         r = &mut dispatch => r,
                         // The client stopped taking updates: finish the call without them.
@@ -137,8 +215,8 @@ impl ColdQueryServer {
         // with the answer is the call that is audited and counted).
         let outcome = match outcome {
             Err(ToolError::InputRequired(r)) => {
-                tracing::info!(request_id = %context.id, client, tool, "asking the client (input_required)");
-                return Ok(rmcp::model::CallToolResponse::InputRequired(*r));
+                tracing::info!(request_id = %context.id, client = %client, tool, "asking the client (input_required)");
+                return done(Ok(rmcp::model::CallToolResponse::InputRequired(*r)));
             }
             other => other,
         };
@@ -182,6 +260,7 @@ impl ColdQueryServer {
             Digested(session_arg.as_deref()),
         );
         let principal = caller.principal.as_deref().unwrap_or("anonymous");
+        let mut warning = None;
         let result = match outcome {
             Ok(value) => {
                 metrics.inc(
@@ -195,13 +274,13 @@ impl ColdQueryServer {
                     );
                 }
                 tracing::info!(
-                    request_id = %context.id, mcp_session = %mcp_session, principal, client, tool,
+                    request_id = %context.id, mcp_session = %mcp_session, principal, client = %client, tool,
                     action = action_label, session = %session,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call ok"
                 );
                 if let Some(cut) = cut {
-                    self.warn(&context, tool, action_label, cut).await;
+                    warning = self.warning(context.log_level, tool, action_label, cut);
                 }
                 success(value)
             }
@@ -226,7 +305,7 @@ impl ColdQueryServer {
                     metrics.inc("coldquery_database_errors_total", &[("class", &class)]);
                 }
                 tracing::info!(
-                    request_id = %context.id, mcp_session = %mcp_session, principal, client, tool,
+                    request_id = %context.id, mcp_session = %mcp_session, principal, client = %client, tool,
                     action = action_label, session = %session,
                     category,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -235,7 +314,10 @@ impl ColdQueryServer {
                 failure(&e, &hints)
             }
         };
-        Ok(result.into())
+        Called {
+            response: Ok(result.into()),
+            warning,
+        }
     }
 }
 

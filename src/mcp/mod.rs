@@ -6,7 +6,7 @@
 //! matches on it.
 
 pub(crate) mod admin;
-mod call;
+pub(crate) mod call;
 pub(crate) mod catalog;
 pub(crate) mod common;
 pub(crate) mod complete;
@@ -241,25 +241,32 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
         .unwrap_or_else(Caller::anonymous)
 }
 
-/// The calling client's own name and version, for the log. A 2026-07-28 request carries it in
-/// its `_meta` (`io.modelcontextprotocol/clientInfo`); rmcp's stand-in peer info for stateless
-/// requests is its own default (`rmcp`), so `_meta` comes first. A session client sent it at
-/// initialize.
-fn client_of(context: &RequestContext<RoleServer>) -> String {
-    let info = context.meta.client_info().or_else(|| {
+/// The calling client's own name and version. A 2026-07-28 request carries it in its `_meta`
+/// (`io.modelcontextprotocol/clientInfo`); rmcp's stand-in peer info for stateless requests is
+/// its own default (`rmcp`), so `_meta` comes first. A session client sent it at initialize.
+fn client_info(context: &RequestContext<RoleServer>) -> Option<Implementation> {
+    context.meta.client_info().or_else(|| {
         context
             .peer
             .peer_info()
             .map(|p| p.client_info.clone())
             .filter(|i| i.name != rmcp::model::Implementation::default().name)
-    });
-    match info {
-        Some(i) => format!(
-            "{}/{}",
-            i.name.chars().take(64).collect::<String>(),
-            i.version.chars().take(32).collect::<String>()
-        ),
-        None => "unknown".into(),
+    })
+}
+
+/// A client's name and version for the log, formatted only when a line is written.
+struct ClientOf<'a>(Option<&'a Implementation>);
+
+impl std::fmt::Display for ClientOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(i) => {
+                let name: String = i.name.chars().take(64).collect();
+                let version: String = i.version.chars().take(32).collect();
+                write!(f, "{name}/{version}")
+            }
+            None => f.write_str("unknown"),
+        }
     }
 }
 

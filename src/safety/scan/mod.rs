@@ -248,10 +248,7 @@ fn inspect(shape: &Shape<'_>, out: &mut Vec<Entry>) {
             .map(Vec::as_slice)
             .unwrap_or_default();
         if fields.len() >= 2
-            && let Some(last) = fields
-                .last()
-                .and_then(|n| n.pointer("/node/String/sval"))
-                .and_then(Value::as_str)
+            && let Some(last) = fields.last().and_then(string_node)
         {
             out.push(Entry::FieldCall(last.to_owned()));
         }
@@ -259,7 +256,7 @@ fn inspect(shape: &Shape<'_>, out: &mut Vec<Entry>) {
     if shape.len == 2 && shape.has(ARG | INDIRECTION) {
         // A_Indirection: `(expr).b` may be a call of b(expr).
         for item in shape.get(INDIRECTION).as_array().into_iter().flatten() {
-            if let Some(name) = item.pointer("/node/String/sval").and_then(Value::as_str) {
+            if let Some(name) = string_node(item) {
                 out.push(Entry::FieldCall(name.to_owned()));
             }
         }
@@ -346,7 +343,7 @@ fn function_definition(options: &Value, out: &mut Vec<Entry>) {
                     .and_then(Value::as_array)
                 {
                     for item in items {
-                        if let Some(s) = item.pointer("/node/String/sval").and_then(Value::as_str) {
+                        if let Some(s) = string_node(item) {
                             body.push(s.to_owned());
                         }
                     }
@@ -361,14 +358,16 @@ fn function_definition(options: &Value, out: &mut Vec<Entry>) {
     out.push(Entry::Language(language));
 }
 
+/// The text of a `String` node (`{"node": {"String": {"sval": …}}}`). By key, not with
+/// `Value::pointer`, which splits its path and unescapes each part on every call.
+fn string_node(v: &Value) -> Option<&str> {
+    v.get("node")?.get("String")?.get("sval")?.as_str()
+}
+
 /// A name list (`[String, String]`) as a qualified name: the last element is the name, the
 /// one before it the schema (a catalog-qualified three-part name keeps its schema part).
 fn qual_name(list: &Value) -> Option<QualName> {
-    let parts: Vec<&str> = list
-        .as_array()?
-        .iter()
-        .filter_map(|n| n.pointer("/node/String/sval").and_then(Value::as_str))
-        .collect();
+    let parts: Vec<&str> = list.as_array()?.iter().filter_map(string_node).collect();
     let (name, rest) = parts.split_last()?;
     Some(QualName {
         schema: rest.last().map(|s| (*s).to_owned()),

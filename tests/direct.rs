@@ -1,0 +1,329 @@
+//! Stateless `tools/call` served directly (src/http/direct.rs) against the same request served
+//! by rmcp: the same status, content type and messages. A request is sent twice, once as the
+//! direct path takes it and once with `Accept` naming `text/event-stream;charset=utf-8`, which
+//! rmcp accepts as before but the direct path leaves to rmcp; the
+//! `coldquery_direct_tool_calls_total` counter shows which path served each.
+
+mod common;
+
+use common::{TestApp, spawn_app_with};
+use serde_json::{Value, json};
+
+const DIRECT_ACCEPT: &str = "application/json, text/event-stream";
+const RMCP_ACCEPT: &str = "application/json, text/event-stream;charset=utf-8";
+
+/// A 2026-07-28 `tools/call` body as clients send it.
+fn call_body(id: u64, tool: &str, args: Value, meta_extra: Value) -> Value {
+    let mut meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "direct-test", "version": "1"}
+    });
+    if let (Value::Object(m), Value::Object(extra)) = (&mut meta, meta_extra) {
+        m.extend(extra);
+    }
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": args, "_meta": meta}})
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    /// The JSON-RPC messages: the body, or each `data:` line of an event stream.
+    messages: Vec<Value>,
+}
+
+async fn post(app: &TestApp, body: &Value, accept: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut r = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", body["method"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .header("accept", accept);
+    if let Some(name) = body.pointer("/params/name").and_then(Value::as_str) {
+        r = r.header("mcp-name", name);
+    }
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    let res = r.body(body.to_string()).send().await.expect("request sent");
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = res.text().await.expect("body");
+    let messages = if content_type.starts_with("text/event-stream") {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| serde_json::from_str(d).expect("an event's data is JSON"))
+            .collect()
+    } else if text.is_empty() {
+        Vec::new()
+    } else {
+        match serde_json::from_str(&text) {
+            Ok(v) => vec![v],
+            Err(_) => vec![Value::String(text)],
+        }
+    };
+    Reply {
+        status,
+        content_type,
+        messages,
+    }
+}
+
+/// Timings and cursor names differ between two runs of a call: drop them, in the structured
+/// result and in the text block that repeats it.
+fn without_timings(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("duration_ms");
+                m.remove("next_cursor");
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    if let Some(content) = v
+        .pointer_mut("/result/content")
+        .and_then(Value::as_array_mut)
+    {
+        for block in content {
+            if let Some(text) = block.get("text").and_then(Value::as_str)
+                && let Ok(mut inner) = serde_json::from_str::<Value>(text)
+            {
+                strip(&mut inner);
+                block["text"] = Value::String(inner.to_string());
+            }
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+async fn direct_count(app: &TestApp) -> u64 {
+    app.state
+        .metrics
+        .counter("coldquery_direct_tool_calls_total", &[])
+}
+
+/// Send `body` both ways; assert which path served each and that the replies match.
+async fn same_both_ways(app: &TestApp, body: &Value) -> Reply {
+    let before = direct_count(app).await;
+    let direct = post(app, body, DIRECT_ACCEPT, &[]).await;
+    assert_eq!(
+        direct_count(app).await,
+        before + 1,
+        "served directly: {body}"
+    );
+    let rmcp = post(app, body, RMCP_ACCEPT, &[]).await;
+    assert_eq!(
+        direct_count(app).await,
+        before + 1,
+        "served by rmcp: {body}"
+    );
+    assert_eq!(direct.status, rmcp.status, "{body}");
+    assert_eq!(direct.content_type, rmcp.content_type, "{body}");
+    let strip = |r: &Reply| {
+        r.messages
+            .iter()
+            .cloned()
+            .map(without_timings)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&direct), strip(&rmcp), "{body}");
+    direct
+}
+
+async fn app_with_items() -> TestApp {
+    let app = spawn_app_with(|c| c.max_rows = 3).await;
+    app.exec("CREATE TABLE items (id int PRIMARY KEY, name text, price numeric)")
+        .await;
+    app.exec("INSERT INTO items SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, 10) g")
+        .await;
+    app
+}
+
+#[tokio::test]
+async fn a_stateless_call_served_directly_answers_as_rmcp_does() {
+    let app = app_with_items().await;
+    let read = |sql: &str| json!({"action": "read", "sql": sql});
+
+    // A point read: one JSON message.
+    let r = same_both_ways(
+        &app,
+        &call_body(
+            1,
+            "pg_query",
+            read("SELECT * FROM items WHERE id = 7"),
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.messages.len(), 1);
+    assert_eq!(r.messages[0]["id"], 1);
+    assert_eq!(
+        r.messages[0]["result"]["structuredContent"]["rows"][0][1],
+        "item 7"
+    );
+
+    // Cut at max_rows: the warning goes first, so both answer with an event stream.
+    let r = same_both_ways(
+        &app,
+        &call_body(
+            2,
+            "pg_query",
+            read("SELECT * FROM items ORDER BY id"),
+            json!({}),
+        ),
+    )
+    .await;
+    assert!(
+        r.content_type.starts_with("text/event-stream"),
+        "{}",
+        r.content_type
+    );
+    assert_eq!(r.messages.len(), 2, "{:?}", r.messages);
+    assert_eq!(r.messages[0]["method"], "notifications/message");
+    assert_eq!(
+        r.messages[1]["result"]["structuredContent"]["truncated"],
+        true
+    );
+
+    // The same with the request's own log level above warnings: no warning, plain JSON.
+    let quiet = json!({"io.modelcontextprotocol/logLevel": "error"});
+    let r = same_both_ways(
+        &app,
+        &call_body(
+            3,
+            "pg_query",
+            read("SELECT * FROM items ORDER BY id"),
+            quiet,
+        ),
+    )
+    .await;
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.messages.len(), 1);
+
+    // Refusals, bad arguments and database errors are tool results with isError.
+    for (id, tool, args) in [
+        (4, "pg_query", read("DROP TABLE items")),
+        (5, "pg_query", json!({"action": "nope"})),
+        (6, "pg_query", read("SELECT no_such_column FROM items")),
+        (
+            7,
+            "pg_schema",
+            json!({"action": "describe", "name": "items"}),
+        ),
+        (
+            8,
+            "pg_read",
+            json!({"action": "query", "sql": "SELECT count(*) FROM items"}),
+        ),
+        (9, "pg_tx", json!({"action": "list"})),
+    ] {
+        let r = same_both_ways(&app, &call_body(id, tool, args, json!({}))).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.messages[0]["id"], id);
+    }
+    app.finish().await;
+}
+
+/// Extra request headers.
+type Headers = Vec<(&'static str, &'static str)>;
+
+#[tokio::test]
+async fn requests_the_direct_path_does_not_take_are_left_to_rmcp() {
+    let app = app_with_items().await;
+    let read = json!({"action": "read", "sql": "SELECT 1 AS one"});
+    let ok = call_body(1, "pg_query", read.clone(), json!({}));
+    let cases: Vec<(&str, Value, Headers)> = vec![
+        // A progress token needs the notifications only rmcp's peer sends.
+        (
+            "progress token",
+            call_body(2, "pg_query", read.clone(), json!({"progressToken": "p1"})),
+            vec![],
+        ),
+        (
+            "origin",
+            ok.clone(),
+            vec![("origin", "http://localhost:5173")],
+        ),
+        (
+            "foreign origin",
+            ok.clone(),
+            vec![("origin", "http://evil.example")],
+        ),
+        (
+            "disallowed host",
+            ok.clone(),
+            vec![("host", "evil.example")],
+        ),
+        ("param header", ok.clone(), vec![("mcp-param-sql", "x")]),
+        (
+            "unknown tool",
+            call_body(3, "pg_nope", json!({}), json!({})),
+            vec![],
+        ),
+        (
+            "no client capabilities",
+            json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                   "params": {"name": "pg_query", "arguments": read.clone(),
+                              "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+            vec![],
+        ),
+        (
+            "session id",
+            ok.clone(),
+            vec![("mcp-session-id", "not-a-session")],
+        ),
+    ];
+    for (what, body, extra) in cases {
+        let before = direct_count(&app).await;
+        let direct_try = post(&app, &body, DIRECT_ACCEPT, &extra).await;
+        assert_eq!(direct_count(&app).await, before, "{what}: left to rmcp");
+        let rmcp = post(&app, &body, RMCP_ACCEPT, &extra).await;
+        assert_eq!(direct_try.status, rmcp.status, "{what}");
+        assert_eq!(
+            direct_try.messages.len(),
+            rmcp.messages.len(),
+            "{what}: {:?} / {:?}",
+            direct_try.messages,
+            rmcp.messages
+        );
+    }
+    // A disallowed Host and a foreign Origin are refused (by rmcp), not served.
+    let r = post(&app, &ok, DIRECT_ACCEPT, &[("host", "evil.example")]).await;
+    assert_eq!(r.status, 403);
+    let r = post(
+        &app,
+        &ok,
+        DIRECT_ACCEPT,
+        &[("origin", "http://evil.example")],
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // The progress-token call still ran (through rmcp) and answered.
+    let r = post(
+        &app,
+        &call_body(5, "pg_query", read, json!({"progressToken": "p2"})),
+        DIRECT_ACCEPT,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let last = r.messages.last().expect("a reply");
+    assert_eq!(
+        last["result"]["structuredContent"]["rows"][0][0], 1,
+        "{last}"
+    );
+    app.finish().await;
+}
