@@ -76,7 +76,7 @@ async fn post(app: &TestApp, body: &Value, accept: &str, extra: &[(&str, &str)])
     }
 }
 
-/// Timings and cursor names differ between two runs of a call: drop them, in the structured
+/// Timings, cursor names and round-trip states differ between two runs of a call: drop them, in the structured
 /// result and in the text block that repeats it.
 fn without_timings(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
@@ -84,6 +84,7 @@ fn without_timings(mut v: Value) -> Value {
             Value::Object(m) => {
                 m.remove("duration_ms");
                 m.remove("next_cursor");
+                m.remove("requestState");
                 m.values_mut().for_each(strip);
             }
             Value::Array(a) => a.iter_mut().for_each(strip),
@@ -325,5 +326,48 @@ async fn requests_the_direct_path_does_not_take_are_left_to_rmcp() {
         last["result"]["structuredContent"]["rows"][0][0], 1,
         "{last}"
     );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_confirmation_round_trip_runs_through_the_direct_path() {
+    // rmcp's own client sends a progress token with every call, so its stateless calls take
+    // rmcp's path; this is the confirmation of a destructive statement (contract: elicitation
+    // as `input_required` for 2026-07-28) as a client without one sends it.
+    let app = app_with_items().await;
+    let delete = json!({"action": "write", "sql": "DELETE FROM items", "autocommit": true});
+    let caps = json!({"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
+    let r = same_both_ways(
+        &app,
+        &call_body(1, "pg_query", delete.clone(), caps.clone()),
+    )
+    .await;
+    let asked = &r.messages[0]["result"];
+    assert_eq!(asked["resultType"], "input_required", "{asked}");
+    assert!(asked["inputRequests"]["confirm"].is_object(), "{asked}");
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM items").await,
+        10,
+        "nothing ran"
+    );
+
+    // The repeat with the answer and the state, served directly, runs the statement once.
+    let state = asked["requestState"]
+        .as_str()
+        .expect("a request state")
+        .to_owned();
+    let mut repeat = call_body(2, "pg_query", delete, caps);
+    repeat["params"]["requestState"] = json!(state);
+    repeat["params"]["inputResponses"] =
+        json!({"confirm": {"action": "accept", "content": {"confirm": true}}});
+    let before = direct_count(&app).await;
+    let r = post(&app, &repeat, DIRECT_ACCEPT, &[]).await;
+    assert_eq!(direct_count(&app).await, before + 1);
+    let done = &r.messages[0]["result"];
+    assert_eq!(done["structuredContent"]["rows_affected"], 10, "{done}");
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM items").await, 0);
+    // The state is used up: the same repeat is asked again instead of running.
+    let r = post(&app, &repeat, DIRECT_ACCEPT, &[]).await;
+    assert_eq!(r.messages[0]["result"]["resultType"], "input_required");
     app.finish().await;
 }
