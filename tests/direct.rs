@@ -371,3 +371,46 @@ async fn a_confirmation_round_trip_runs_through_the_direct_path() {
     assert_eq!(r.messages[0]["result"]["resultType"], "input_required");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn bearer_tokens_guard_the_direct_path_too() {
+    // The token check is middleware in front of both paths: an eligible call without the
+    // token is refused before it could be served directly.
+    let app =
+        spawn_app_with(|c| c.auth_tokens = Some("laptop=s3cret-token-for-direct".into())).await;
+    let body = call_body(
+        1,
+        "pg_query",
+        json!({"action": "read", "sql": "SELECT 1 AS one"}),
+        json!({}),
+    );
+    let r = post(&app, &body, DIRECT_ACCEPT, &[]).await;
+    assert_eq!(r.status, 401);
+    let r = post(
+        &app,
+        &body,
+        DIRECT_ACCEPT,
+        &[("authorization", "Bearer wrong")],
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(direct_count(&app).await, 0);
+    let r = post(
+        &app,
+        &body,
+        DIRECT_ACCEPT,
+        &[("authorization", "Bearer s3cret-token-for-direct")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.messages[0]["result"]["structuredContent"]["rows"][0][0],
+        1
+    );
+    assert_eq!(
+        direct_count(&app).await,
+        1,
+        "served directly once authorized"
+    );
+    app.finish().await;
+}
