@@ -1,5 +1,5 @@
-//! The HTTP surface: /health (200 and 503), /metrics counting real calls, and the Host and
-//! Origin checks on /mcp.
+//! The HTTP surface: /health (200 and 503), /metrics counting real calls, the Host and
+//! Origin checks on /mcp, and the streams of a 2025-11-25 session (priming, replay, delete).
 
 mod common;
 
@@ -272,4 +272,100 @@ async fn a_test_that_panics_leaves_no_database_behind() {
         .await
         .unwrap();
     assert_eq!(left, 0, "{name} was left behind by the panicking test");
+}
+
+/// ColdQuery holds 2025-11-25 sessions itself (src/http/mcp_streams.rs): a request stream
+/// starts with a priming event, a client that reconnects with `Last-Event-ID` gets what came
+/// after it, and a deleted session is gone.
+#[tokio::test]
+async fn a_session_stream_replays_after_last_event_id_and_a_deleted_session_is_gone() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let post = |body: String, session: Option<&str>| {
+        let mut r = http
+            .post(app.mcp_url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if let Some(s) = session {
+            r = r
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        r.send()
+    };
+    let res = post(INIT.to_owned(), None).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let session = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    assert_eq!(session.len(), 36, "{session}");
+    assert!(res.text().await.unwrap().contains("\"protocolVersion\""));
+    let done = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    assert_eq!(
+        post(done.into(), Some(&session)).await.unwrap().status(),
+        202
+    );
+
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let body = post(list.into(), Some(&session))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<&str> = body
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .collect();
+    assert_eq!(events.len(), 2, "{body}");
+    let priming = events[0];
+    assert!(priming.contains("retry: 3000"), "{priming}");
+    let id_of = |e: &str| {
+        e.lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let first = id_of(priming);
+    let stream = first.strip_prefix("0/").expect("0/<stream>").to_owned();
+    assert!(events[1].contains("\"pg_query\""), "{body}");
+    assert_eq!(id_of(events[1]), format!("1/{stream}"));
+
+    let resume = |last: String| {
+        http.get(app.mcp_url())
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("last-event-id", last)
+            .send()
+    };
+    let again = resume(first).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again = again.text().await.unwrap();
+    assert!(
+        again.contains("\"pg_query\"") && !again.contains("retry:"),
+        "{again}"
+    );
+    // Nothing after the last event, and an id the session never gave: empty streams.
+    let none = resume(format!("1/{stream}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!none.contains("data:"), "{none}");
+    let unknown = resume("0/999999".into()).await.unwrap();
+    assert_eq!(unknown.status(), 200);
+    assert!(!unknown.text().await.unwrap().contains("data:"));
+
+    let deleted = http
+        .delete(app.mcp_url())
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let gone = post(list.into(), Some(&session)).await.unwrap();
+    assert_eq!(gone.status(), 404);
+    app.finish().await;
 }

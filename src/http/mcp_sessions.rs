@@ -1,8 +1,14 @@
-//! Bounded MCP sessions: rmcp's `LocalSessionManager` keeps every session until its keep-alive
-//! runs out and has no cap, so 5,000 unauthenticated `initialize` calls held 330 MB for 30
-//! minutes. [`BoundedSessions`] wraps it with a cap (`COLDQUERY_MAX_MCP_SESSIONS`) and an idle
-//! expiry (`COLDQUERY_MCP_SESSION_IDLE`) for sessions that hold no pg_tx handle; the
-//! [`refuse_when_full`] middleware answers the initialize over the cap with a clear error.
+//! MCP sessions (2025-11-25 clients), held by ColdQuery: rmcp's `StreamableHttpService` asks
+//! [`BoundedSessions`] (its `SessionManager`) to create, find, feed and close them, and runs each
+//! one's service loop on the [`SessionTransport`] made here. Each session's routing is in
+//! [`crate::http::mcp_streams`]; this file holds the table, its cap
+//! (`COLDQUERY_MAX_MCP_SESSIONS`: 5,000 unauthenticated `initialize` calls once held 330 MB) and
+//! the idle expiry: a session that holds no pg_tx handle is closed after
+//! `COLDQUERY_MCP_SESSION_IDLE`, any session after `keep_alive` without a request. The
+//! [`refuse_when_full`] middleware answers an initialize over the cap with a clear error.
+//!
+//! rmcp's own `LocalSessionManager` cost about 72 KB per idle session (a worker task and five
+//! channels of 376-byte slots made at once); see docs/benchmarks.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,13 +20,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
-use rmcp::transport::streamable_http_server::session::local::{
-    LocalSessionManager, LocalSessionManagerError,
-};
 use rmcp::transport::streamable_http_server::session::{
     ServerSseMessage, SessionId, SessionManager,
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::http::mcp_streams::{Session, SessionTransport, StreamError};
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,38 +36,50 @@ pub enum BoundedError {
          unused sessions (HTTP DELETE), retry later, or raise the limit"
     )]
     Full(usize),
-    /// rmcp's own error.
+    /// No such session (never made, closed, or expired).
+    #[error("MCP session not found; initialize a new one")]
+    NotFound,
+    /// The session's own error.
     #[error(transparent)]
-    Inner(#[from] LocalSessionManagerError),
+    Stream(#[from] StreamError),
 }
 
-/// rmcp's local session manager with a cap and an idle expiry.
+struct Entry {
+    session: Arc<Session>,
+    last_used: Instant,
+}
+
+/// The MCP session table, with a cap and an idle expiry.
 pub struct BoundedSessions {
-    inner: LocalSessionManager,
     max: usize,
-    last_used: Mutex<HashMap<SessionId, Instant>>,
+    keep_alive: Duration,
+    map: Mutex<HashMap<SessionId, Entry>>,
 }
 
 impl BoundedSessions {
-    /// Wrap `inner`, allowing at most `max` sessions at once.
-    pub fn new(inner: LocalSessionManager, max: usize) -> BoundedSessions {
+    /// At most `max` sessions at once; any session is closed after `keep_alive` without a
+    /// request (it must outlive the pg_tx session TTL, or a quiet client would lose its open
+    /// transaction early).
+    pub fn new(max: usize, keep_alive: Duration) -> BoundedSessions {
         BoundedSessions {
-            inner,
             max: max.max(1),
-            last_used: Mutex::new(HashMap::new()),
+            keep_alive,
+            map: Mutex::new(HashMap::new()),
         }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Instant>> {
-        self.last_used
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Entry>> {
+        self.map
             .lock()
-            .expect("the session activity lock is never poisoned")
+            .expect("the MCP session table lock is never poisoned")
     }
 
-    fn touch(&self, id: &SessionId) {
-        if let Some(t) = self.map().get_mut(id) {
-            *t = Instant::now();
-        }
+    /// The session `id`, marked as used now.
+    fn get(&self, id: &SessionId) -> Result<Arc<Session>, BoundedError> {
+        let mut map = self.map();
+        let entry = map.get_mut(id).ok_or(BoundedError::NotFound)?;
+        entry.last_used = Instant::now();
+        Ok(entry.session.clone())
     }
 
     /// Whether a new session would be refused.
@@ -75,17 +92,33 @@ impl BoundedSessions {
         self.max
     }
 
+    /// Sessions open now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+
     /// Close every session idle for longer than `idle` for which `keep` says no (it holds a
-    /// pg_tx handle). Returns how many were closed.
-    pub async fn reap_idle(&self, idle: Duration, keep: impl Fn(&str) -> bool) -> usize {
-        let stale: Vec<SessionId> = self
-            .map()
-            .iter()
-            .filter(|(id, t)| t.elapsed() > idle && !keep(id))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &stale {
-            let _ = self.close_session(id).await;
+    /// pg_tx handle), and every session idle for longer than the keep-alive. Returns how many
+    /// were closed.
+    pub fn reap_idle(&self, idle: Duration, keep: impl Fn(&str) -> bool) -> usize {
+        let stale: Vec<Arc<Session>> = {
+            let mut map = self.map();
+            let ids: Vec<SessionId> = map
+                .iter()
+                .filter(|(id, e)| {
+                    let quiet = e.last_used.elapsed();
+                    quiet > self.keep_alive || (quiet > idle && !keep(id))
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| map.remove(id))
+                .map(|e| e.session)
+                .collect()
+        };
+        for session in &stale {
+            session.close();
         }
         stale.len()
     }
@@ -105,43 +138,51 @@ impl BoundedSessions {
                     _ = ct.cancelled() => break,
                     _ = tokio::time::sleep(every) => {}
                 }
-                let n = me.reap_idle(idle, &keep).await;
+                let n = me.reap_idle(idle, &keep);
                 if n > 0 {
-                    tracing::info!(
-                        closed = n,
-                        "closed idle MCP sessions that held no pg_tx handle"
-                    );
+                    tracing::info!(closed = n, "closed idle MCP sessions");
                 }
             }
         });
     }
 }
 
+/// A new session id: 122 random bits, written as a UUID (as rmcp wrote its own).
+fn new_id() -> SessionId {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the operating system's random source works");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h(0..4),
+        h(4..6),
+        h(6..8),
+        h(8..10),
+        h(10..16)
+    )
+    .into()
+}
+
 impl SessionManager for BoundedSessions {
     type Error = BoundedError;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
+    type Transport = SessionTransport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        {
-            let map = self.map();
-            if map.len() >= self.max {
-                return Err(BoundedError::Full(self.max));
-            }
-        }
-        let (id, transport) = SessionManager::create_session(&self.inner).await?;
-        // Re-checked on insert: two initializes may have passed the first check together.
-        let admitted = {
-            let mut map = self.map();
-            let ok = map.len() < self.max;
-            if ok {
-                map.insert(id.clone(), Instant::now());
-            }
-            ok
-        };
-        if !admitted {
-            let _ = SessionManager::close_session(&self.inner, &id).await;
+        let mut map = self.map();
+        if map.len() >= self.max {
             return Err(BoundedError::Full(self.max));
         }
+        let id = new_id();
+        let (session, transport) = Session::new();
+        map.insert(
+            id.clone(),
+            Entry {
+                session,
+                last_used: Instant::now(),
+            },
+        );
         Ok((id, transport))
     }
 
@@ -150,18 +191,19 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        self.touch(id);
-        Ok(SessionManager::initialize_session(&self.inner, id, message).await?)
+        Ok(self.get(id)?.initialize(message).await?)
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        self.touch(id);
-        Ok(SessionManager::has_session(&self.inner, id).await?)
+        Ok(self.get(id).is_ok())
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.map().remove(id);
-        Ok(SessionManager::close_session(&self.inner, id).await?)
+        let entry = self.map().remove(id);
+        if let Some(entry) = entry {
+            entry.session.close();
+        }
+        Ok(())
     }
 
     async fn create_stream(
@@ -169,8 +211,7 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        Ok(SessionManager::create_stream(&self.inner, id, message).await?)
+        Ok(self.get(id)?.request(message).await?)
     }
 
     async fn accept_message(
@@ -178,16 +219,14 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        self.touch(id);
-        Ok(SessionManager::accept_message(&self.inner, id, message).await?)
+        Ok(self.get(id)?.accept(message).await?)
     }
 
     async fn create_standalone_stream(
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        Ok(SessionManager::create_standalone_stream(&self.inner, id).await?)
+        Ok(self.get(id)?.standalone()?)
     }
 
     async fn resume(
@@ -195,8 +234,7 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        Ok(SessionManager::resume(&self.inner, id, last_event_id).await?)
+        Ok(self.get(id)?.resume(&last_event_id)?)
     }
 }
 
@@ -249,4 +287,59 @@ pub async fn refuse_when_full(
         axum::Json(body),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_random_v4_uuids() {
+        let a = new_id();
+        let b = new_id();
+        assert_ne!(a, b);
+        let s: &str = &a;
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "{s}");
+        assert!(s.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn the_reaper_closes_what_holds_no_handle_and_anything_past_the_keep_alive() {
+        let sessions = BoundedSessions::new(10, Duration::from_millis(200));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (held, free) = rt.block_on(async {
+            let (a, _ta) = sessions.create_session().await.unwrap();
+            let (b, _tb) = sessions.create_session().await.unwrap();
+            (a, b)
+        });
+        std::thread::sleep(Duration::from_millis(60));
+        let n = sessions.reap_idle(Duration::from_millis(50), |id| id == &*held);
+        assert_eq!(n, 1, "only the session without a handle goes");
+        assert!(rt.block_on(sessions.has_session(&held)).unwrap());
+        assert!(!rt.block_on(sessions.has_session(&free)).unwrap());
+        // has_session marked it used: past the keep-alive from now on.
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(sessions.reap_idle(Duration::from_millis(50), |_| true), 1);
+        assert_eq!(sessions.len(), 0);
+    }
+
+    #[test]
+    fn the_cap_refuses_the_next_session() {
+        let sessions = BoundedSessions::new(1, Duration::from_secs(60));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (_id, _t) = sessions.create_session().await.unwrap();
+            assert!(matches!(
+                sessions.create_session().await,
+                Err(BoundedError::Full(1))
+            ));
+        });
+        assert!(sessions.is_full());
+    }
 }

@@ -6,6 +6,7 @@ pub(crate) mod caller;
 pub(crate) mod direct;
 pub(crate) mod health;
 pub(crate) mod mcp_sessions;
+pub(crate) mod mcp_streams;
 pub(crate) mod serve;
 
 use std::time::Duration;
@@ -15,7 +16,6 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -51,14 +51,11 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             .with_allowed_origins(cfg.allowed_origins.iter().map(|o| o.trim().to_owned()));
     }
 
-    let mut sessions = LocalSessionManager::default();
-    // rmcp closes an MCP session after this much inactivity. It must outlive our own pg_tx
-    // session TTL, or a quiet client would lose its open transaction early.
-    sessions.session_config.keep_alive = Some(cfg.session_ttl.max(Duration::from_secs(300)));
-
+    // A session is closed after this much inactivity whatever it holds. It must outlive our
+    // own pg_tx session TTL, or a quiet client would lose its open transaction early.
     let sessions = std::sync::Arc::new(mcp_sessions::BoundedSessions::new(
-        sessions,
         cfg.max_mcp_sessions as usize,
+        cfg.session_ttl.max(Duration::from_secs(300)),
     ));
     // An MCP session that holds a pg_tx handle keeps living (up to the keep-alive above);
     // one that holds none is closed after COLDQUERY_MCP_SESSION_IDLE.

@@ -1,0 +1,598 @@
+//! One MCP session (2025-11-25 clients) as ColdQuery holds it: the inbox rmcp's service loop
+//! reads, and the SSE streams its messages go out on.
+//!
+//! rmcp's `LocalSessionManager` ran a worker task per session and made five channels of
+//! 376-byte message slots when the session started (tokio allocates a block of 32 slots per
+//! channel at once): about 65 KB per session before it did anything. Here a session is two locks
+//! and a few maps; its channels are the inbox (boxed messages: a block of 32 pointers) and one per
+//! open SSE stream. What rmcp's manager did and this keeps:
+//!
+//! - a request's response, and its progress notifications, go on the POST stream that carried
+//!   it; a server-to-client request (elicitation) on the stream of the call that made it (rmcp
+//!   marks it with [`OriginatingRequestId`]); everything else on the standalone GET stream;
+//! - every request stream starts with a priming event (an event id and `retry`), and the last
+//!   [`KEPT_EVENTS`] events of each stream are kept, so a client that reconnects with
+//!   `Last-Event-ID` gets what it missed; a finished request's stream is kept [`KEPT_FINISHED`];
+//! - a client's `notifications/cancelled` ends the cancelled request's stream;
+//! - a second GET while the first is open gets a quiet stream (keep-alives only), so that two
+//!   event sources do not take the standalone stream from each other.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, GetExtensions, GetMeta, ProgressToken, RequestId,
+    ServerJsonRpcMessage, ServerNotification,
+};
+use rmcp::service::OriginatingRequestId;
+use rmcp::transport::Transport;
+use rmcp::transport::streamable_http_server::session::ServerSseMessage;
+use tokio::sync::{mpsc, oneshot};
+
+/// Events kept per stream for a client that reconnects (rmcp's default channel capacity).
+pub const KEPT_EVENTS: usize = 16;
+/// How long a finished request's stream is kept for a late reconnect (rmcp's default).
+pub const KEPT_FINISHED: Duration = Duration::from_secs(60);
+/// The `retry` a priming event tells the client (rmcp's default).
+pub const SSE_RETRY: Duration = Duration::from_secs(3);
+/// Quiet streams kept open per session at most (rmcp's limit for its "shadow" streams).
+const MAX_QUIET: usize = 32;
+/// Messages waiting for rmcp's service loop before a sender waits.
+const INBOX: usize = 16;
+
+/// Why a message could not be taken or a stream opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The session ended (closed, reaped, or its service stopped).
+    #[error("the MCP session is closed; initialize a new one")]
+    Closed,
+    /// A `Last-Event-ID` this session does not know (any more).
+    #[error("Last-Event-ID {0:?} names no stream this MCP session still keeps")]
+    UnknownEvent(String),
+}
+
+/// One MCP session: shared by the session table and the transport rmcp's service loop owns.
+pub struct Session {
+    /// Into rmcp's service loop. `None` once closed: the loop then ends.
+    inbox: Mutex<Option<mpsc::Sender<Box<ClientJsonRpcMessage>>>>,
+    routes: Mutex<Routes>,
+}
+
+/// What a server message is routed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Request(RequestId),
+    Progress(ProgressToken),
+}
+
+#[derive(Default)]
+struct Routes {
+    next_stream: u64,
+    /// Request streams by number (the part after `/` in their event ids).
+    requests: HashMap<u64, Events>,
+    /// Which request stream a request id or progress token belongs to, while it runs.
+    owners: HashMap<Key, u64>,
+    standalone: Events,
+    quiet: Vec<mpsc::UnboundedSender<ServerSseMessage>>,
+    /// Waiting for the answer to `initialize`.
+    initialize: Option<oneshot::Sender<ServerJsonRpcMessage>>,
+}
+
+/// One SSE stream's sender and the events kept for reconnects.
+#[derive(Default)]
+struct Events {
+    tx: Option<mpsc::UnboundedSender<ServerSseMessage>>,
+    kept: VecDeque<(usize, ServerSseMessage)>,
+    next: usize,
+    keys: Vec<Key>,
+    finished: Option<Instant>,
+}
+
+impl Events {
+    /// Number `event`, keep it, and send it if a client is listening.
+    fn emit(&mut self, stream: Option<u64>, mut event: ServerSseMessage) {
+        let index = self.next;
+        self.next += 1;
+        event.event_id = Some(match stream {
+            Some(s) => format!("{index}/{s}"),
+            None => index.to_string(),
+        });
+        if self.kept.len() == KEPT_EVENTS {
+            self.kept.pop_front();
+        }
+        self.kept.push_back((index, event.clone()));
+        if let Some(tx) = &self.tx
+            && tx.send(event).is_err()
+        {
+            self.tx = None;
+        }
+    }
+
+    fn listening(&self) -> bool {
+        self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+}
+
+impl Routes {
+    /// End a request's stream (its sender dropped, so the client sees the end after what was
+    /// sent) and forget its keys; the kept events stay for a late reconnect.
+    fn finish(&mut self, stream: u64) {
+        if let Some(events) = self.requests.get_mut(&stream) {
+            events.tx = None;
+            events.finished = Some(Instant::now());
+            for key in events.keys.drain(..) {
+                self.owners.remove(&key);
+            }
+        }
+    }
+
+    fn evict_finished(&mut self) {
+        self.requests
+            .retain(|_, e| e.finished.is_none_or(|at| at.elapsed() < KEPT_FINISHED));
+    }
+
+    fn owner(&self, key: Key) -> Option<u64> {
+        self.owners.get(&key).copied()
+    }
+
+    /// Send one server message where it belongs.
+    fn route(&mut self, message: ServerJsonRpcMessage) {
+        if matches!(
+            message,
+            ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+        ) && let Some(reply) = self.initialize.take()
+        {
+            let _ = reply.send(message);
+            return;
+        }
+        let (stream, ends) = match &message {
+            ServerJsonRpcMessage::Request(r) => (
+                r.request
+                    .extensions()
+                    .get::<OriginatingRequestId>()
+                    .and_then(|o| self.owner(Key::Request(o.0.clone()))),
+                false,
+            ),
+            ServerJsonRpcMessage::Notification(n) => match &n.notification {
+                ServerNotification::ProgressNotification(p) => (
+                    self.owner(Key::Progress(p.params.progress_token.clone())),
+                    false,
+                ),
+                ServerNotification::CancelledNotification(c) => (
+                    c.params
+                        .request_id
+                        .clone()
+                        .and_then(|id| self.owner(Key::Request(id))),
+                    false,
+                ),
+                _ => (None, false),
+            },
+            ServerJsonRpcMessage::Response(r) => (self.owner(Key::Request(r.id.clone())), true),
+            ServerJsonRpcMessage::Error(e) => (
+                e.id.clone().and_then(|id| self.owner(Key::Request(id))),
+                true,
+            ),
+        };
+        let event = ServerSseMessage::from_message(message);
+        match stream.and_then(|s| self.requests.get_mut(&s).map(|e| (s, e))) {
+            Some((s, events)) => {
+                events.emit(Some(s), event);
+                if ends {
+                    self.finish(s);
+                }
+            }
+            None => self.standalone.emit(None, event),
+        }
+    }
+}
+
+/// An SSE stream handed to rmcp: what one [`Events`] sends.
+pub struct Stream(mpsc::UnboundedReceiver<ServerSseMessage>);
+
+impl futures::Stream for Stream {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+impl Session {
+    /// A new session and the transport for rmcp's service loop.
+    pub fn new() -> (Arc<Session>, SessionTransport) {
+        let (tx, rx) = mpsc::channel(INBOX);
+        let session = Arc::new(Session {
+            inbox: Mutex::new(Some(tx)),
+            routes: Mutex::new(Routes {
+                // 0 is the priming event rmcp puts first on a standalone stream.
+                standalone: Events {
+                    next: 1,
+                    ..Events::default()
+                },
+                ..Routes::default()
+            }),
+        });
+        let transport = SessionTransport {
+            session: session.clone(),
+            inbox: rx,
+        };
+        (session, transport)
+    }
+
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes
+            .lock()
+            .expect("the MCP session lock is never poisoned")
+    }
+
+    async fn push(&self, message: ClientJsonRpcMessage) -> Result<(), StreamError> {
+        let tx = self
+            .inbox
+            .lock()
+            .expect("the MCP session lock is never poisoned")
+            .clone()
+            .ok_or(StreamError::Closed)?;
+        tx.send(Box::new(message))
+            .await
+            .map_err(|_| StreamError::Closed)
+    }
+
+    /// Hand `initialize` to the service and wait for its answer.
+    pub async fn initialize(
+        &self,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, StreamError> {
+        let (tx, rx) = oneshot::channel();
+        self.routes().initialize = Some(tx);
+        self.push(message).await?;
+        rx.await.map_err(|_| StreamError::Closed)
+    }
+
+    /// Hand a request to the service; its answer comes on the returned stream.
+    pub async fn request(&self, message: ClientJsonRpcMessage) -> Result<Stream, StreamError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stream = {
+            let mut routes = self.routes();
+            routes.evict_finished();
+            let s = routes.next_stream;
+            routes.next_stream += 1;
+            let mut events = Events {
+                tx: Some(tx),
+                ..Events::default()
+            };
+            if let ClientJsonRpcMessage::Request(r) = &message {
+                events.keys.push(Key::Request(r.id.clone()));
+                if let Some(token) = r.request.get_meta().get_progress_token() {
+                    events.keys.push(Key::Progress(token));
+                }
+            }
+            for key in &events.keys {
+                routes.owners.insert(key.clone(), s);
+            }
+            events.emit(Some(s), ServerSseMessage::retry(SSE_RETRY));
+            routes.requests.insert(s, events);
+            s
+        };
+        if let Err(e) = self.push(message).await {
+            self.routes().finish(stream);
+            return Err(e);
+        }
+        Ok(Stream(rx))
+    }
+
+    /// Hand a notification or a response (to an elicitation) to the service. A cancellation
+    /// ends the cancelled request's stream, as rmcp's manager did.
+    pub async fn accept(&self, message: ClientJsonRpcMessage) -> Result<(), StreamError> {
+        if let ClientJsonRpcMessage::Notification(n) = &message
+            && let ClientNotification::CancelledNotification(c) = &n.notification
+            && let Some(id) = &c.params.request_id
+        {
+            let mut routes = self.routes();
+            if let Some(s) = routes.owner(Key::Request(id.clone())) {
+                routes.finish(s);
+            }
+        }
+        self.push(message).await
+    }
+
+    /// A GET stream: the standalone one, or a quiet one while the standalone one is open.
+    pub fn standalone(&self) -> Result<Stream, StreamError> {
+        self.ensure_open()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut routes = self.routes();
+        if routes.standalone.listening() {
+            routes.quiet.retain(|q| !q.is_closed());
+            if routes.quiet.len() >= MAX_QUIET {
+                routes.quiet.remove(0);
+            }
+            routes.quiet.push(tx);
+        } else {
+            routes.standalone.tx = Some(tx);
+        }
+        Ok(Stream(rx))
+    }
+
+    /// A reconnect with `Last-Event-ID`: the kept events after it, then what comes next (a
+    /// finished request's stream ends after the replay).
+    pub fn resume(&self, last_event_id: &str) -> Result<Stream, StreamError> {
+        self.ensure_open()?;
+        let unknown = || StreamError::UnknownEvent(last_event_id.to_owned());
+        let (index, stream) = match last_event_id.split_once('/') {
+            Some((i, s)) => (
+                i.parse::<usize>(),
+                Some(s.parse::<u64>().map_err(|_| unknown())?),
+            ),
+            None => (last_event_id.parse::<usize>(), None),
+        };
+        let index = index.map_err(|_| unknown())?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut routes = self.routes();
+        let events = match stream {
+            Some(s) => routes.requests.get_mut(&s).ok_or_else(unknown)?,
+            None => &mut routes.standalone,
+        };
+        for (_, event) in events.kept.iter().filter(|(i, _)| *i > index) {
+            let _ = tx.send(event.clone());
+        }
+        if events.finished.is_none() {
+            events.tx = Some(tx);
+        }
+        Ok(Stream(rx))
+    }
+
+    fn ensure_open(&self) -> Result<(), StreamError> {
+        match self
+            .inbox
+            .lock()
+            .expect("the MCP session lock is never poisoned")
+            .is_some()
+        {
+            true => Ok(()),
+            false => Err(StreamError::Closed),
+        }
+    }
+
+    /// End the session: the service loop stops once it has read what is queued, and every
+    /// open stream ends.
+    pub fn close(&self) {
+        self.inbox
+            .lock()
+            .expect("the MCP session lock is never poisoned")
+            .take();
+        let mut routes = self.routes();
+        routes.requests.clear();
+        routes.owners.clear();
+        routes.standalone = Events::default();
+        routes.quiet.clear();
+        routes.initialize = None;
+    }
+}
+
+/// The transport rmcp's service loop runs a session on.
+pub struct SessionTransport {
+    session: Arc<Session>,
+    inbox: mpsc::Receiver<Box<ClientJsonRpcMessage>>,
+}
+
+impl Transport<RoleServer> for SessionTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        // Routed now, not when the future runs: rmcp may run send futures concurrently, and a
+        // response must not overtake the progress notifications before it.
+        self.session.routes().route(item);
+        std::future::ready(Ok(()))
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        self.inbox.recv().await.map(|m| *m)
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inbox.close();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client(v: serde_json::Value) -> ClientJsonRpcMessage {
+        serde_json::from_value(v).expect("a client message")
+    }
+
+    fn server(v: serde_json::Value) -> ServerJsonRpcMessage {
+        serde_json::from_value(v).expect("a server message")
+    }
+
+    fn call(id: u64, progress: Option<&str>) -> ClientJsonRpcMessage {
+        let mut params = json!({"name": "pg_query", "arguments": {}});
+        if let Some(p) = progress {
+            params["_meta"] = json!({"progressToken": p});
+        }
+        client(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}))
+    }
+
+    fn reply(id: u64) -> ServerJsonRpcMessage {
+        server(json!({"jsonrpc": "2.0", "id": id, "result": {}}))
+    }
+
+    fn progress(token: &str) -> ServerJsonRpcMessage {
+        server(json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": token, "progress": 1}}))
+    }
+
+    /// What a stream holds now, without waiting: (event id, JSON-RPC id or method or "priming").
+    fn drain(s: &mut Stream) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        while let Ok(e) = s.0.try_recv() {
+            let what = match e.message.as_deref() {
+                None => "priming".to_owned(),
+                Some(m) => {
+                    let v = serde_json::to_value(m).unwrap();
+                    v.get("id")
+                        .map(|i| i.to_string())
+                        .or_else(|| v["method"].as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                }
+            };
+            out.push((e.event_id.unwrap_or_default(), what));
+        }
+        out
+    }
+
+    fn ended(s: &mut Stream) -> bool {
+        matches!(s.0.try_recv(), Err(mpsc::error::TryRecvError::Disconnected))
+    }
+
+    #[tokio::test]
+    async fn a_reply_and_its_progress_go_on_the_stream_of_their_request_which_then_ends() {
+        let (session, mut t) = Session::new();
+        let mut one = session.request(call(1, Some("p1"))).await.unwrap();
+        let mut two = session.request(call(2, None)).await.unwrap();
+        let mut get = session.standalone().unwrap();
+        assert!(t.receive().await.is_some() && t.receive().await.is_some());
+
+        t.send(progress("p1")).await.unwrap();
+        t.send(reply(2)).await.unwrap();
+        t.send(server(
+            json!({"jsonrpc": "2.0", "method": "notifications/message",
+            "params": {"level": "info", "data": "x"}}),
+        ))
+        .await
+        .unwrap();
+        t.send(reply(1)).await.unwrap();
+
+        let e = |id: &str, what: &str| (id.to_owned(), what.to_owned());
+        assert_eq!(
+            drain(&mut one),
+            [
+                e("0/0", "priming"),
+                e("1/0", "notifications/progress"),
+                e("2/0", "1")
+            ]
+        );
+        assert!(ended(&mut one));
+        assert_eq!(drain(&mut two), [e("0/1", "priming"), e("1/1", "2")]);
+        assert!(ended(&mut two));
+        assert_eq!(drain(&mut get), [e("1", "notifications/message")]);
+        assert!(!ended(&mut get), "the standalone stream stays open");
+        // The token is forgotten with its request: a late progress goes to the GET stream.
+        t.send(progress("p1")).await.unwrap();
+        assert_eq!(drain(&mut get), [e("2", "notifications/progress")]);
+    }
+
+    #[tokio::test]
+    async fn an_elicitation_goes_on_the_stream_of_the_call_that_asked() {
+        let (session, mut t) = Session::new();
+        let mut one = session.request(call(5, None)).await.unwrap();
+        let mut get = session.standalone().unwrap();
+        let mut ask = server(json!({"jsonrpc": "2.0", "id": 0, "method": "ping"}));
+        if let ServerJsonRpcMessage::Request(r) = &mut ask {
+            r.request
+                .extensions_mut()
+                .insert(OriginatingRequestId(RequestId::Number(5)));
+        }
+        t.send(ask).await.unwrap();
+        t.send(server(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})))
+            .await
+            .unwrap();
+        let what: Vec<String> = drain(&mut one).into_iter().map(|(_, w)| w).collect();
+        assert_eq!(what, ["priming", "0"]);
+        let what: Vec<String> = drain(&mut get).into_iter().map(|(_, w)| w).collect();
+        assert_eq!(what, ["1"], "a request no call made goes on the GET stream");
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_gets_the_events_after_its_last_event_id() {
+        let (session, mut t) = Session::new();
+        let mut one = session.request(call(1, Some("p"))).await.unwrap();
+        t.send(progress("p")).await.unwrap();
+        drop(one.0.try_recv());
+        drop(one); // the client's connection broke after the priming event
+        t.send(progress("p")).await.unwrap();
+        let mut again = session.resume("0/0").unwrap();
+        t.send(reply(1)).await.unwrap();
+        let ids: Vec<String> = drain(&mut again).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(ids, ["1/0", "2/0", "3/0"]);
+        assert!(ended(&mut again));
+        // A finished stream replays and ends at once; unknown ids are refused.
+        let mut late = session.resume("2/0").unwrap();
+        assert_eq!(drain(&mut late).len(), 1);
+        assert!(ended(&mut late));
+        assert!(matches!(
+            session.resume("0/9"),
+            Err(StreamError::UnknownEvent(_))
+        ));
+        assert!(matches!(
+            session.resume("x"),
+            Err(StreamError::UnknownEvent(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_ends_its_stream_and_the_cancellation_reaches_the_service() {
+        let (session, mut t) = Session::new();
+        let mut one = session.request(call(3, None)).await.unwrap();
+        t.receive().await.unwrap();
+        session
+            .accept(client(
+                json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": 3}}),
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(
+            t.receive().await,
+            Some(ClientJsonRpcMessage::Notification(_))
+        ));
+        drain(&mut one);
+        assert!(ended(&mut one));
+    }
+
+    #[tokio::test]
+    async fn a_second_get_is_quiet_and_initialize_waits_for_its_answer() {
+        let (session, mut t) = Session::new();
+        let init = client(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        );
+        let s = session.clone();
+        let waiting = tokio::spawn(async move { s.initialize(init).await });
+        assert!(t.receive().await.is_some());
+        t.send(reply(0)).await.unwrap();
+        assert!(matches!(
+            waiting.await.unwrap(),
+            Ok(ServerJsonRpcMessage::Response(_))
+        ));
+
+        let mut first = session.standalone().unwrap();
+        let mut second = session.standalone().unwrap();
+        t.send(server(
+            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(drain(&mut first).len(), 1);
+        assert!(drain(&mut second).is_empty() && !ended(&mut second));
+
+        session.close();
+        assert!(ended(&mut first) && ended(&mut second));
+        assert!(t.receive().await.is_none(), "the service loop ends");
+        assert!(matches!(
+            session.request(call(9, None)).await,
+            Err(StreamError::Closed)
+        ));
+        assert!(matches!(session.standalone(), Err(StreamError::Closed)));
+    }
+}
