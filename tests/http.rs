@@ -275,10 +275,10 @@ async fn a_test_that_panics_leaves_no_database_behind() {
 }
 
 /// ColdQuery holds 2025-11-25 sessions itself (src/http/mcp_streams.rs): a request stream
-/// starts with a priming event, a client that reconnects with `Last-Event-ID` gets what came
-/// after it, and a deleted session is gone.
+/// starts with a priming event, a client whose connection breaks while its call runs reconnects
+/// with `Last-Event-ID` and gets the reply there, and a deleted session is gone.
 #[tokio::test]
-async fn a_session_stream_replays_after_last_event_id_and_a_deleted_session_is_gone() {
+async fn a_broken_session_stream_is_resumed_with_last_event_id_and_a_deleted_session_is_gone() {
     let app = spawn_app().await;
     let http = reqwest::Client::new();
     let post = |body: String, session: Option<&str>| {
@@ -304,7 +304,14 @@ async fn a_session_stream_replays_after_last_event_id_and_a_deleted_session_is_g
         post(done.into(), Some(&session)).await.unwrap().status(),
         202
     );
+    let id_of = |e: &str| {
+        e.lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .unwrap_or_default()
+            .to_owned()
+    };
 
+    // A quick request: the priming event, then the reply, then the end.
     let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
     let body = post(list.into(), Some(&session))
         .await
@@ -317,19 +324,25 @@ async fn a_session_stream_replays_after_last_event_id_and_a_deleted_session_is_g
         .filter(|e| !e.trim().is_empty())
         .collect();
     assert_eq!(events.len(), 2, "{body}");
-    let priming = events[0];
-    assert!(priming.contains("retry: 3000"), "{priming}");
-    let id_of = |e: &str| {
-        e.lines()
-            .find_map(|l| l.strip_prefix("id: "))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let first = id_of(priming);
-    let stream = first.strip_prefix("0/").expect("0/<stream>").to_owned();
+    assert!(
+        events[0].contains("retry: 3000") && !events[0].contains("data: {"),
+        "{body}"
+    );
+    let stream = id_of(events[0])
+        .strip_prefix("0/")
+        .expect("0/<stream>")
+        .to_owned();
     assert!(events[1].contains("\"pg_query\""), "{body}");
     assert_eq!(id_of(events[1]), format!("1/{stream}"));
 
+    // A slow call whose connection breaks after the priming event.
+    let slow = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "pg_query", "arguments": {"action": "read", "sql": "SELECT pg_sleep(1.5) AS slept"}}});
+    let mut res = post(slow.to_string(), Some(&session)).await.unwrap();
+    let first = String::from_utf8(res.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    let primed = id_of(&first);
+    assert!(primed.starts_with("0/"), "{first}");
+    drop(res);
     let resume = |last: String| {
         http.get(app.mcp_url())
             .header("accept", "text/event-stream")
@@ -338,24 +351,19 @@ async fn a_session_stream_replays_after_last_event_id_and_a_deleted_session_is_g
             .header("last-event-id", last)
             .send()
     };
-    let again = resume(first).await.unwrap();
+    let again = resume(primed.clone()).await.unwrap();
     assert_eq!(again.status(), 200);
     let again = again.text().await.unwrap();
     assert!(
-        again.contains("\"pg_query\"") && !again.contains("retry:"),
+        again.contains("\"slept\"") && again.contains("\"id\":3"),
         "{again}"
     );
-    // Nothing after the last event, and an id the session never gave: empty streams.
-    let none = resume(format!("1/{stream}"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!none.contains("data:"), "{none}");
-    let unknown = resume("0/999999".into()).await.unwrap();
-    assert_eq!(unknown.status(), 200);
-    assert!(!unknown.text().await.unwrap().contains("data:"));
+    // The reply was sent: the stream is forgotten, and so is any id it never gave.
+    for last in [primed, "0/999999".to_owned()] {
+        let gone = resume(last).await.unwrap();
+        assert_eq!(gone.status(), 200);
+        assert!(!gone.text().await.unwrap().contains("data: {"));
+    }
 
     let deleted = http
         .delete(app.mcp_url())

@@ -11,8 +11,10 @@
 //!   it; a server-to-client request (elicitation) on the stream of the call that made it (rmcp
 //!   marks it with [`OriginatingRequestId`]); everything else on the standalone GET stream;
 //! - every request stream starts with a priming event (an event id and `retry`), and the last
-//!   [`KEPT_EVENTS`] events of each stream are kept, so a client that reconnects with
-//!   `Last-Event-ID` gets what it missed; a finished request's stream is kept [`KEPT_FINISHED`];
+//!   [`KEPT_EVENTS`] events of each open stream are kept, so a client that reconnects with
+//!   `Last-Event-ID` while its call runs gets what it missed and then the reply; a request's
+//!   stream is forgotten once its reply is sent (nothing is kept after it: a large result
+//!   would otherwise stay in memory);
 //! - a client's `notifications/cancelled` ends the cancelled request's stream;
 //! - a second GET while the first is open gets a quiet stream (keep-alives only), so that two
 //!   event sources do not take the standalone stream from each other.
@@ -21,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::{
@@ -35,8 +37,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Events kept per stream for a client that reconnects (rmcp's default channel capacity).
 pub const KEPT_EVENTS: usize = 16;
-/// How long a finished request's stream is kept for a late reconnect (rmcp's default).
-pub const KEPT_FINISHED: Duration = Duration::from_secs(60);
 /// The `retry` a priming event tells the client (rmcp's default).
 pub const SSE_RETRY: Duration = Duration::from_secs(3);
 /// Quiet streams kept open per session at most (rmcp's limit for its "shadow" streams).
@@ -72,7 +72,7 @@ enum Key {
 #[derive(Default)]
 struct Routes {
     next_stream: u64,
-    /// Request streams by number (the part after `/` in their event ids).
+    /// Open request streams by number (the part after `/` in their event ids).
     requests: HashMap<u64, Events>,
     /// Which request stream a request id or progress token belongs to, while it runs.
     owners: HashMap<Key, u64>,
@@ -89,7 +89,6 @@ struct Events {
     kept: VecDeque<(usize, ServerSseMessage)>,
     next: usize,
     keys: Vec<Key>,
-    finished: Option<Instant>,
 }
 
 impl Events {
@@ -119,20 +118,13 @@ impl Events {
 
 impl Routes {
     /// End a request's stream (its sender dropped, so the client sees the end after what was
-    /// sent) and forget its keys; the kept events stay for a late reconnect.
+    /// sent) and forget it.
     fn finish(&mut self, stream: u64) {
-        if let Some(events) = self.requests.get_mut(&stream) {
-            events.tx = None;
-            events.finished = Some(Instant::now());
-            for key in events.keys.drain(..) {
-                self.owners.remove(&key);
+        if let Some(events) = self.requests.remove(&stream) {
+            for key in &events.keys {
+                self.owners.remove(key);
             }
         }
-    }
-
-    fn evict_finished(&mut self) {
-        self.requests
-            .retain(|_, e| e.finished.is_none_or(|at| at.elapsed() < KEPT_FINISHED));
     }
 
     fn owner(&self, key: Key) -> Option<u64> {
@@ -257,7 +249,6 @@ impl Session {
         let (tx, rx) = mpsc::unbounded_channel();
         let stream = {
             let mut routes = self.routes();
-            routes.evict_finished();
             let s = routes.next_stream;
             routes.next_stream += 1;
             let mut events = Events {
@@ -316,8 +307,8 @@ impl Session {
         Ok(Stream(rx))
     }
 
-    /// A reconnect with `Last-Event-ID`: the kept events after it, then what comes next (a
-    /// finished request's stream ends after the replay).
+    /// A reconnect with `Last-Event-ID`: the kept events after it, then what comes next. A
+    /// request whose reply was sent is forgotten: its id is unknown.
     pub fn resume(&self, last_event_id: &str) -> Result<Stream, StreamError> {
         self.ensure_open()?;
         let unknown = || StreamError::UnknownEvent(last_event_id.to_owned());
@@ -338,9 +329,7 @@ impl Session {
         for (_, event) in events.kept.iter().filter(|(i, _)| *i > index) {
             let _ = tx.send(event.clone());
         }
-        if events.finished.is_none() {
-            events.tx = Some(tx);
-        }
+        events.tx = Some(tx);
         Ok(Stream(rx))
     }
 
@@ -513,7 +502,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reconnect_gets_the_events_after_its_last_event_id() {
+    async fn a_reconnect_gets_the_events_after_its_last_event_id_then_the_reply() {
         let (session, mut t) = Session::new();
         let mut one = session.request(call(1, Some("p"))).await.unwrap();
         t.send(progress("p")).await.unwrap();
@@ -525,18 +514,14 @@ mod tests {
         let ids: Vec<String> = drain(&mut again).into_iter().map(|(i, _)| i).collect();
         assert_eq!(ids, ["1/0", "2/0", "3/0"]);
         assert!(ended(&mut again));
-        // A finished stream replays and ends at once; unknown ids are refused.
-        let mut late = session.resume("2/0").unwrap();
-        assert_eq!(drain(&mut late).len(), 1);
-        assert!(ended(&mut late));
-        assert!(matches!(
-            session.resume("0/9"),
-            Err(StreamError::UnknownEvent(_))
-        ));
-        assert!(matches!(
-            session.resume("x"),
-            Err(StreamError::UnknownEvent(_))
-        ));
+        // Once the reply is sent the stream is forgotten; unknown ids are refused.
+        for id in ["2/0", "0/9", "x", "1/x"] {
+            assert!(
+                matches!(session.resume(id), Err(StreamError::UnknownEvent(_))),
+                "{id}"
+            );
+        }
+        assert!(session.routes().requests.is_empty() && session.routes().owners.is_empty());
     }
 
     #[tokio::test]
