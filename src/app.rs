@@ -94,7 +94,6 @@ impl App {
             catalog,
             rules: Arc::new(rules),
             caller_limits,
-            config: Arc::new(config),
             pools,
             audit,
             auth: Arc::new(auth),
@@ -102,6 +101,13 @@ impl App {
             metrics,
             started: Instant::now(),
             confirmations: Arc::new(crate::mcp::confirm::Confirmations::new()),
+            // A session is closed after this much inactivity whatever it holds. It must outlive
+            // the pg_tx session TTL, or a quiet client would lose its open transaction early.
+            mcp_sessions: Arc::new(crate::http::mcp_sessions::BoundedSessions::new(
+                config.max_mcp_sessions as usize,
+                config.session_ttl.max(std::time::Duration::from_secs(300)),
+            )),
+            config: Arc::new(config),
         };
         Ok(App {
             listener,

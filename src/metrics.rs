@@ -65,6 +65,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "pg_tx sessions open now.",
     ),
     (
+        "coldquery_mcp_sessions_open",
+        "gauge",
+        "2025-11-25 MCP sessions open now (capped by COLDQUERY_MAX_MCP_SESSIONS).",
+    ),
+    (
         "coldquery_sessions_total",
         "counter",
         "pg_tx session events: begun, committed, rolled_back, reaped, refused, lost, closed_with_mcp_session.",
@@ -112,6 +117,8 @@ pub struct Gauges {
     pub sessions_open: u64,
     /// Spare connections ready for begin.
     pub spares_ready: u64,
+    /// Open 2025-11-25 MCP sessions.
+    pub mcp_sessions_open: u64,
 }
 
 /// `k1="v1",k2="v2"` with the values escaped as the exposition format wants. Built on every
@@ -219,6 +226,9 @@ impl Metrics {
                     "coldquery_pool_max_connections" => {
                         let _ = writeln!(out, "{family} {}", g.pool_max);
                     }
+                    "coldquery_mcp_sessions_open" => {
+                        let _ = writeln!(out, "{family} {}", g.mcp_sessions_open);
+                    }
                     "coldquery_sessions_open" => {
                         let _ = writeln!(out, "{family} {}", g.sessions_open);
                     }
@@ -259,6 +269,7 @@ mod tests {
             pool_max: 10,
             sessions_open: 0,
             spares_ready: 2,
+            mcp_sessions_open: 3,
         };
         let text = m.render(&g);
         assert!(text.contains(
@@ -271,6 +282,7 @@ mod tests {
             "coldquery_tool_call_duration_seconds_bucket{tool=\"pg_query\",action=\"read\",le=\"0.005\"} 1"
         ));
         assert!(text.contains("coldquery_pool_connections{state=\"in_use\"} 1"));
+        assert!(text.contains("coldquery_mcp_sessions_open 3"));
         assert!(text.contains("# TYPE coldquery_tool_call_duration_seconds histogram"));
     }
 

@@ -35,4 +35,6 @@ pub struct AppState {
     pub caller_limits: Arc<crate::db::per_caller::CallerLimits>,
     /// Confirm tokens issued for destructive statements and not yet used.
     pub confirmations: Arc<crate::mcp::confirm::Confirmations>,
+    /// 2025-11-25 MCP sessions (the table rmcp's service asks).
+    pub mcp_sessions: Arc<crate::http::mcp_sessions::BoundedSessions>,
 }

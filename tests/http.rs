@@ -304,6 +304,11 @@ async fn a_broken_session_stream_is_resumed_with_last_event_id_and_a_deleted_ses
         post(done.into(), Some(&session)).await.unwrap().status(),
         202
     );
+    assert!(
+        app.metrics_text()
+            .await
+            .contains("\ncoldquery_mcp_sessions_open 1\n")
+    );
     let id_of = |e: &str| {
         e.lines()
             .find_map(|l| l.strip_prefix("id: "))
@@ -375,5 +380,10 @@ async fn a_broken_session_stream_is_resumed_with_last_event_id_and_a_deleted_ses
     assert!(deleted.status().is_success(), "{}", deleted.status());
     let gone = post(list.into(), Some(&session)).await.unwrap();
     assert_eq!(gone.status(), 404);
+    assert!(
+        app.metrics_text()
+            .await
+            .contains("\ncoldquery_mcp_sessions_open 0\n")
+    );
     app.finish().await;
 }

@@ -83,6 +83,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         pool_max: state.config.pool_size as u64,
         sessions_open: state.sessions.open_count() as u64,
         spares_ready: state.sessions.spares_ready() as u64,
+        mcp_sessions_open: state.mcp_sessions.len() as u64,
     };
     (
         [(

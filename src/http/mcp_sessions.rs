@@ -93,8 +93,7 @@ impl BoundedSessions {
     }
 
     /// Sessions open now.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.map().len()
     }
 

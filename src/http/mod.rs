@@ -9,8 +9,6 @@ pub(crate) mod mcp_sessions;
 pub(crate) mod mcp_streams;
 pub(crate) mod serve;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -51,12 +49,7 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
             .with_allowed_origins(cfg.allowed_origins.iter().map(|o| o.trim().to_owned()));
     }
 
-    // A session is closed after this much inactivity whatever it holds. It must outlive our
-    // own pg_tx session TTL, or a quiet client would lose its open transaction early.
-    let sessions = std::sync::Arc::new(mcp_sessions::BoundedSessions::new(
-        cfg.max_mcp_sessions as usize,
-        cfg.session_ttl.max(Duration::from_secs(300)),
-    ));
+    let sessions = state.mcp_sessions.clone();
     // An MCP session that holds a pg_tx handle keeps living (up to the keep-alive above);
     // one that holds none is closed after COLDQUERY_MCP_SESSION_IDLE.
     let handles = state.sessions.clone();
