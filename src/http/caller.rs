@@ -17,7 +17,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use rmcp::transport::streamable_http_server::session::SessionManager;
 
 use crate::db::sessions::Sessions;
 
@@ -25,8 +24,9 @@ use crate::caller::{Caller, CallerRole, Principal};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// What an unknown or foreign MCP session id is replaced with before rmcp sees it: rmcp mints
-/// UUIDs, so this names no session, and rmcp answers as it does for any unknown id.
+/// What an unknown or foreign MCP session id is replaced with before rmcp sees it: session ids
+/// are UUIDs (`mcp_sessions::new_id`), so this names no session, and rmcp answers as it does for
+/// any unknown id.
 const NO_SUCH_SESSION: &str = "coldquery-unknown-session";
 
 /// Which principal initialized each live MCP session (`None`: unauthenticated).
@@ -71,8 +71,10 @@ impl McpOwners {
             bound.insert(id, principal);
             bound.len()
         };
-        // rmcp ends idle MCP sessions on its own, without telling us: now and then, forget
-        // the ones it no longer has. Done when the map has doubled since the last pass.
+        // Sessions end on their own (idle expiry, the client's DELETE, a stopped service): now
+        // and then, forget the ones the table no longer has. Done when the map has doubled
+        // since the last pass. `contains` does not mark a session used, so this keeps none
+        // alive.
         let due = {
             let mut at = self.pruned_at.lock().expect("MCP owner lock");
             if len > 2 * *at + 64 {
@@ -90,17 +92,10 @@ impl McpOwners {
                 .keys()
                 .cloned()
                 .collect();
-            let mut gone = Vec::new();
-            for id in ids {
-                if !self
-                    .manager
-                    .has_session(&id.as_str().into())
-                    .await
-                    .unwrap_or(true)
-                {
-                    gone.push(id);
-                }
-            }
+            let gone: Vec<String> = ids
+                .into_iter()
+                .filter(|id| !self.manager.contains(id))
+                .collect();
             let mut bound = self.bound.lock().expect("MCP owner lock");
             for id in gone {
                 bound.remove(&id);

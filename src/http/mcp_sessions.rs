@@ -82,6 +82,12 @@ impl BoundedSessions {
         Ok(entry.session.clone())
     }
 
+    /// Whether session `id` is open, without marking it used (rmcp's `has_session`, asked on
+    /// every request, does mark it).
+    pub fn contains(&self, id: &str) -> bool {
+        self.map().contains_key(id)
+    }
+
     /// Whether a new session would be refused.
     pub fn is_full(&self) -> bool {
         self.map().len() >= self.max
@@ -324,6 +330,23 @@ mod tests {
         std::thread::sleep(Duration::from_millis(250));
         assert_eq!(sessions.reap_idle(Duration::from_millis(50), |_| true), 1);
         assert_eq!(sessions.len(), 0);
+    }
+
+    #[test]
+    fn asking_whether_a_session_exists_keeps_it_alive_only_through_rmcp() {
+        let sessions = BoundedSessions::new(10, Duration::from_secs(60));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (id, _t) = rt.block_on(sessions.create_session()).unwrap();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(30));
+            assert!(sessions.contains(&id));
+        }
+        // 90 ms since its last request: `contains` (the owner registry's pruning) did not
+        // count as use.
+        assert_eq!(sessions.reap_idle(Duration::from_millis(80), |_| false), 1);
+        assert!(!sessions.contains(&id));
     }
 
     #[test]
