@@ -310,37 +310,34 @@ mod tests {
         assert!(s.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
     }
 
-    #[test]
-    fn the_reaper_closes_what_holds_no_handle_and_anything_past_the_keep_alive() {
+    /// Real time passes (`reap_idle` reads `Instant`s): lower bounds only, so a slow machine
+    /// cannot make these fail.
+    async fn pause(ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    #[tokio::test]
+    async fn the_reaper_closes_what_holds_no_handle_and_anything_past_the_keep_alive() {
         let sessions = BoundedSessions::new(10, Duration::from_millis(200));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let (held, free) = rt.block_on(async {
-            let (a, _ta) = sessions.create_session().await.unwrap();
-            let (b, _tb) = sessions.create_session().await.unwrap();
-            (a, b)
-        });
-        std::thread::sleep(Duration::from_millis(60));
+        let (held, _ta) = sessions.create_session().await.unwrap();
+        let (free, _tb) = sessions.create_session().await.unwrap();
+        pause(60).await;
         let n = sessions.reap_idle(Duration::from_millis(50), |id| id == &*held);
         assert_eq!(n, 1, "only the session without a handle goes");
-        assert!(rt.block_on(sessions.has_session(&held)).unwrap());
-        assert!(!rt.block_on(sessions.has_session(&free)).unwrap());
-        // has_session marked it used: past the keep-alive from now on.
-        std::thread::sleep(Duration::from_millis(250));
+        assert!(sessions.has_session(&held).await.unwrap());
+        assert!(!sessions.has_session(&free).await.unwrap());
+        // has_session marked it used; past the keep-alive from then on, a handle or not.
+        pause(250).await;
         assert_eq!(sessions.reap_idle(Duration::from_millis(50), |_| true), 1);
         assert_eq!(sessions.len(), 0);
     }
 
-    #[test]
-    fn asking_whether_a_session_exists_keeps_it_alive_only_through_rmcp() {
+    #[tokio::test]
+    async fn asking_whether_a_session_exists_keeps_it_alive_only_through_rmcp() {
         let sessions = BoundedSessions::new(10, Duration::from_secs(60));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let (id, _t) = rt.block_on(sessions.create_session()).unwrap();
+        let (id, _t) = sessions.create_session().await.unwrap();
         for _ in 0..3 {
-            std::thread::sleep(Duration::from_millis(30));
+            pause(30).await;
             assert!(sessions.contains(&id));
         }
         // 90 ms since its last request: `contains` (the owner registry's pruning) did not
@@ -349,19 +346,14 @@ mod tests {
         assert!(!sessions.contains(&id));
     }
 
-    #[test]
-    fn the_cap_refuses_the_next_session() {
+    #[tokio::test]
+    async fn the_cap_refuses_the_next_session() {
         let sessions = BoundedSessions::new(1, Duration::from_secs(60));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (_id, _t) = sessions.create_session().await.unwrap();
-            assert!(matches!(
-                sessions.create_session().await,
-                Err(BoundedError::Full(1))
-            ));
-        });
+        let (_id, _t) = sessions.create_session().await.unwrap();
         assert!(sessions.is_full());
+        assert!(matches!(
+            sessions.create_session().await,
+            Err(BoundedError::Full(1))
+        ));
     }
 }

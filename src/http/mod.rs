@@ -50,7 +50,7 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
     }
 
     let sessions = state.mcp_sessions.clone();
-    // An MCP session that holds a pg_tx handle keeps living (up to the keep-alive above);
+    // An MCP session that holds a pg_tx handle keeps living (up to its keep-alive: app.rs);
     // one that holds none is closed after COLDQUERY_MCP_SESSION_IDLE.
     let handles = state.sessions.clone();
     sessions.spawn_reaper(
