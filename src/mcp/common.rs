@@ -56,7 +56,7 @@ pub(crate) fn limits_with_ceiling(
 
 /// Parse and classify, turning parser errors into `invalid_input` with a position.
 pub(crate) fn parse(sql: &str) -> Result<Parsed, ToolError> {
-    classify::parse_one(sql).map_err(|e| match e {
+    crate::safety::shapes::parse_shared(sql).map_err(|e| match e {
         // Several statements is a rule of ours, not a mistake in the SQL.
         classify::ClassifyError::MultipleStatements { .. } => {
             ToolError::PolicyDenied(e.to_string())

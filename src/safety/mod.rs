@@ -6,6 +6,8 @@
 //! operators, relations anywhere in the tree) → `classify` (command tag and class) → the
 //! action's gate in `gates`, which refuses with a message saying where to go instead, using the
 //! function list in `denylist` → `policy` (who may run what). `redact` hides secrets in logs.
+//! `shapes` keeps plain reads parsed, by their text with small integers blanked, so that the
+//! same query with other numbers is not parsed again.
 //! The rest of the crate imports all of this through `classify`.
 
 pub(crate) mod classify;
@@ -20,6 +22,7 @@ pub(crate) mod policy;
 mod properties;
 mod redact;
 pub(crate) mod scan;
+pub(crate) mod shapes;
 mod walk;
 
 /// Helpers shared by the unit tests of the safety modules.

@@ -147,7 +147,7 @@ fn statement_text(span: &str) -> &str {
 
 /// PostgreSQL's whitespace (`scanner_isspace`, scan.l's `{space}`): not Rust's, which also
 /// counts non-ASCII spaces that the scanner reads as identifier characters.
-fn is_scanner_space(c: char) -> bool {
+pub(super) fn is_scanner_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
@@ -267,6 +267,11 @@ impl Parsed {
     /// The statement text alone: trimmed, without comments around it and without the trailing semicolon.
     pub(crate) fn sql(&self) -> &str {
         &self.sql
+    }
+
+    /// Gives a statement taken from the shape cache its own text (see [`super::shapes`]).
+    pub(super) fn set_sql(&mut self, sql: &str) {
+        sql.clone_into(&mut self.sql);
     }
 
     /// The command tag, close to PostgreSQL's: "SELECT", "INSERT", "CREATE TABLE", "DROP TABLE", "VACUUM", ….
