@@ -172,6 +172,7 @@ impl App {
             })
         };
         let stop = shutdown.clone();
+        let mcp_sessions = state.mcp_sessions.clone();
         let timeouts = http::serve::Timeouts {
             header: state.config.header_read_timeout,
             body: state.config.body_read_timeout,
@@ -185,6 +186,7 @@ impl App {
             // Cancelling the token makes rmcp end its SSE streams and sessions, which lets
             // the graceful shutdown finish instead of waiting on long-lived streams.
             stop.cancel();
+            mcp_sessions.close_all();
         })
         .await;
         // Order matters: no request is running now, so every open transaction is rolled back

@@ -30,6 +30,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Stateless (2026-07-28) tools/call requests served without rmcp's per-request service.",
     ),
     (
+        "coldquery_direct_session_tool_calls_total",
+        "counter",
+        "MCP session (2025-11-25) tools/call requests served on the session's handler without rmcp's service loop.",
+    ),
+    (
         "coldquery_tool_call_duration_seconds",
         "histogram",
         "Tool call latency by tool and action.",

@@ -414,3 +414,213 @@ async fn bearer_tokens_guard_the_direct_path_too() {
     );
     app.finish().await;
 }
+
+// -------------------------------------------------------------------------------------------
+// 2025-11-25 sessions: after rmcp has served a session's first tool call, the session's later
+// tool calls run on its handler (src/http/mcp_streams.rs, `SessionCalls`). Each kind of call is
+// sent as the first call of a fresh session (rmcp's path) and as a later call of a warmed one.
+// -------------------------------------------------------------------------------------------
+
+const SESSION_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"session-test","version":"1"}}}"#;
+
+async fn session_post(app: &TestApp, session: Option<&str>, body: &Value) -> Reply {
+    let mut r = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", DIRECT_ACCEPT);
+    if let Some(s) = session {
+        r = r
+            .header("mcp-session-id", s)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    let res = r.body(body.to_string()).send().await.expect("request sent");
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = res.text().await.expect("body");
+    let messages = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| serde_json::from_str(d).expect("an event's data is JSON"))
+        .collect();
+    Reply {
+        status,
+        content_type,
+        messages,
+    }
+}
+
+/// A new 2025-11-25 session (initialize, then initialized); its id.
+async fn open_session(app: &TestApp) -> String {
+    let res = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", DIRECT_ACCEPT)
+        .body(SESSION_INIT)
+        .send()
+        .await
+        .expect("initialize sent");
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(session_post(app, Some(&id), &done).await.status, 202);
+    id
+}
+
+fn session_call(id: u64, tool: &str, args: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": args}})
+}
+
+async fn session_count(app: &TestApp) -> u64 {
+    app.state
+        .metrics
+        .counter("coldquery_direct_session_tool_calls_total", &[])
+}
+
+#[tokio::test]
+async fn a_session_call_after_the_first_runs_on_the_sessions_handler_and_answers_as_rmcp_does() {
+    let app = app_with_items().await;
+    let warm = open_session(&app).await;
+    let first = session_call(
+        1,
+        "pg_query",
+        json!({"action": "read", "sql": "SELECT 1 AS one"}),
+    );
+    assert_eq!(session_post(&app, Some(&warm), &first).await.status, 200);
+    assert_eq!(session_count(&app).await, 0, "the first call is rmcp's");
+
+    let read = |sql: &str| json!({"action": "read", "sql": sql});
+    let cases = [
+        ("pg_query", read("SELECT * FROM items WHERE id = 7")),
+        // Cut at max_rows: rmcp sends its warning on the standalone stream; so does the session.
+        ("pg_query", read("SELECT * FROM items ORDER BY id")),
+        ("pg_query", read("SELECT pg_advisory_lock(7)")),
+        ("pg_query", read("SELECT * FROM no_such_table")),
+        ("pg_query", json!({"action": "no_such_action"})),
+        ("pg_schema", json!({"action": "list", "kind": "tables"})),
+        ("pg_tx", json!({"action": "list"})),
+        // A write a client that cannot elicit is asked to confirm with a token.
+        (
+            "pg_query",
+            json!({"action": "write", "sql": "DELETE FROM items"}),
+        ),
+    ];
+    for (n, (tool, args)) in cases.into_iter().enumerate() {
+        let body = session_call(10 + n as u64, tool, args);
+        let before = session_count(&app).await;
+        let fresh = open_session(&app).await;
+        let rmcp = session_post(&app, Some(&fresh), &body).await;
+        assert_eq!(session_count(&app).await, before, "served by rmcp: {body}");
+        let direct = session_post(&app, Some(&warm), &body).await;
+        assert_eq!(
+            session_count(&app).await,
+            before + 1,
+            "served on the session's handler: {body}"
+        );
+        assert_eq!(direct.status, rmcp.status, "{body}");
+        assert_eq!(direct.content_type, rmcp.content_type, "{body}");
+        let strip = |r: &Reply| {
+            r.messages
+                .iter()
+                .cloned()
+                .map(without_timings)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&direct), strip(&rmcp), "{body}");
+        assert_eq!(direct.messages.len(), 1, "{:?}", direct.messages);
+        assert_eq!(direct.messages[0]["id"], 10 + n as u64);
+    }
+    // Nothing was deleted: the write was only asked about.
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 10);
+
+    // An unknown tool is left to rmcp, which answers with a protocol error.
+    let before = session_count(&app).await;
+    let r = session_post(
+        &app,
+        Some(&warm),
+        &session_call(40, "pg_nothing", json!({})),
+    )
+    .await;
+    assert_eq!(session_count(&app).await, before);
+    assert!(
+        r.messages[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown tool"))
+    );
+
+    // A cancelled call stops its statement in PostgreSQL.
+    let sleep = session_call(41, "pg_query", read("SELECT pg_sleep(30) AS slept"));
+    let running = {
+        let app_url = app.mcp_url();
+        let warm = warm.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(app_url)
+                .header("content-type", "application/json")
+                .header("accept", DIRECT_ACCEPT)
+                .header("mcp-session-id", warm)
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(sleep.to_string())
+                .send()
+                .await
+                .expect("sent")
+                .text()
+                .await
+        })
+    };
+    let sleeping = async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+             AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while sleeping().await == 0 {
+        assert!(started.elapsed().as_secs() < 20, "the sleep never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": 41, "reason": "test"}});
+    assert_eq!(session_post(&app, Some(&warm), &cancel).await.status, 202);
+    let cancelled = std::time::Instant::now();
+    while sleeping().await > 0 {
+        assert!(
+            cancelled.elapsed().as_secs() < 5,
+            "the statement still runs 5 s after the cancel"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Its stream ends without the reply (which goes to the standalone stream, as rmcp's does).
+    let body = tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("the cancelled call's stream ends")
+        .unwrap()
+        .unwrap();
+    assert!(!body.contains("\"slept\""), "{body}");
+
+    // A deleted session is gone, and so is its handler.
+    let gone = reqwest::Client::new()
+        .delete(app.mcp_url())
+        .header("mcp-session-id", &warm)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.status().is_success(), "{}", gone.status());
+    let after = session_post(&app, Some(&warm), &first).await;
+    assert_eq!(after.status, 404);
+    app.finish().await;
+}

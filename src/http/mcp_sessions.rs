@@ -88,6 +88,24 @@ impl BoundedSessions {
         self.map().contains_key(id)
     }
 
+    /// Serve session `id`'s later tool calls on `calls` (see [`Session::attach`]), without
+    /// marking it used.
+    pub(crate) fn attach(&self, id: &str, calls: crate::mcp::call::SessionCalls) {
+        let session = self.map().get(id).map(|e| e.session.clone());
+        if let Some(session) = session {
+            session.attach(calls);
+        }
+    }
+
+    /// Close every session (at shutdown: calls still running on a session's handler are
+    /// cancelled, as rmcp's service cancels its own, and every stream ends).
+    pub fn close_all(&self) {
+        let all: Vec<Arc<Session>> = self.map().drain().map(|(_, e)| e.session).collect();
+        for session in &all {
+            session.close();
+        }
+    }
+
     /// Whether a new session would be refused.
     pub fn is_full(&self) -> bool {
         self.map().len() >= self.max

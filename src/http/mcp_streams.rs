@@ -18,6 +18,12 @@
 //! - a client's `notifications/cancelled` ends the cancelled request's stream;
 //! - a second GET while the first is open gets a quiet stream (keep-alives only), so that two
 //!   event sources do not take the standalone stream from each other.
+//!
+//! Once rmcp's service has served a session's first tool call, the session keeps its handler
+//! ([`SessionCalls`]), and later tool calls run on it in a task of their own, without the
+//! service loop; their answers are routed by the same rules.
+// The truncation warning is a logging notification (deprecated by SEP-2577): see `crate::mcp::call`.
+#![allow(deprecated)]
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -27,13 +33,18 @@ use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientNotification, GetExtensions, GetMeta, ProgressToken, RequestId,
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
+    JsonRpcRequest, LoggingMessageNotification, ProgressToken, RequestId, RequestMetaObject,
     ServerJsonRpcMessage, ServerNotification,
 };
 use rmcp::service::OriginatingRequestId;
 use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::caller::Caller;
+use crate::mcp::call::SessionCalls;
 
 /// Events kept per stream for a client that reconnects (rmcp's default channel capacity).
 pub const KEPT_EVENTS: usize = 16;
@@ -60,6 +71,10 @@ pub struct Session {
     /// Into rmcp's service loop. `None` once closed: the loop then ends.
     inbox: Mutex<Option<mpsc::Sender<Box<ClientJsonRpcMessage>>>>,
     routes: Mutex<Routes>,
+    /// The session's handler, once rmcp has served its first tool call: later ones run on it
+    /// directly ([`Session::request`]). Dropped at close, so that the handler's end (which
+    /// closes the pg_tx handles the MCP session owned) is not held up.
+    calls: Mutex<Option<Arc<SessionCalls>>>,
 }
 
 /// What a server message is routed by.
@@ -89,6 +104,9 @@ struct Events {
     kept: VecDeque<(usize, ServerSseMessage)>,
     next: usize,
     keys: Vec<Key>,
+    /// A call served directly: cancelled by the client's `notifications/cancelled` or when the
+    /// session closes (rmcp's service cancels its own calls the same way).
+    ct: Option<CancellationToken>,
 }
 
 impl Events {
@@ -121,6 +139,9 @@ impl Routes {
     /// sent) and forget it.
     fn finish(&mut self, stream: u64) {
         if let Some(events) = self.requests.remove(&stream) {
+            if let Some(ct) = &events.ct {
+                ct.cancel();
+            }
             for key in &events.keys {
                 self.owners.remove(key);
             }
@@ -199,6 +220,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(INBOX);
         let session = Arc::new(Session {
             inbox: Mutex::new(Some(tx)),
+            calls: Mutex::new(None),
             routes: Mutex::new(Routes {
                 // 0 is the priming event rmcp puts first on a standalone stream.
                 standalone: Events {
@@ -244,8 +266,41 @@ impl Session {
         rx.await.map_err(|_| StreamError::Closed)
     }
 
-    /// Hand a request to the service; its answer comes on the returned stream.
-    pub async fn request(&self, message: ClientJsonRpcMessage) -> Result<Stream, StreamError> {
+    /// Serve this session's later tool calls on `calls` (see [`SessionCalls`]).
+    pub(crate) fn attach(&self, calls: SessionCalls) {
+        if self.ensure_open().is_ok() {
+            *self
+                .calls
+                .lock()
+                .expect("the MCP session lock is never poisoned") = Some(Arc::new(calls));
+        }
+    }
+
+    /// The handler to run `message` on directly, when it is a tool call that one serves.
+    fn direct(&self, message: &ClientJsonRpcMessage) -> Option<Arc<SessionCalls>> {
+        let ClientJsonRpcMessage::Request(r) = message else {
+            return None;
+        };
+        let ClientRequest::CallToolRequest(call) = &r.request else {
+            return None;
+        };
+        let calls = self
+            .calls
+            .lock()
+            .expect("the MCP session lock is never poisoned")
+            .clone()?;
+        calls.serves(call).then_some(calls)
+    }
+
+    /// Hand a request to the service; its answer comes on the returned stream. A tool call
+    /// the session's handler serves runs on it in a task of its own instead, and its answer
+    /// is routed as the service's would be.
+    pub async fn request(
+        self: &Arc<Self>,
+        message: ClientJsonRpcMessage,
+    ) -> Result<Stream, StreamError> {
+        let direct = self.direct(&message);
+        let ct = direct.as_ref().map(|_| CancellationToken::new());
         let (tx, rx) = mpsc::unbounded_channel();
         let stream = {
             let mut routes = self.routes();
@@ -253,6 +308,7 @@ impl Session {
             routes.next_stream += 1;
             let mut events = Events {
                 tx: Some(tx),
+                ct: ct.clone(),
                 ..Events::default()
             };
             if let ClientJsonRpcMessage::Request(r) = &message {
@@ -268,6 +324,10 @@ impl Session {
             routes.requests.insert(s, events);
             s
         };
+        if let (Some(calls), Some(ct)) = (direct, ct) {
+            self.spawn_call(calls, message, ct);
+            return Ok(Stream(rx));
+        }
         if let Err(e) = self.push(message).await {
             self.routes().finish(stream);
             return Err(e);
@@ -333,6 +393,51 @@ impl Session {
         Ok(Stream(rx))
     }
 
+    /// Run a tool call on the session's handler and route what it answers: the truncation
+    /// warning first (on the standalone stream, where rmcp's service sends a notification),
+    /// then the response (on the call's stream; after a cancellation, which ended that stream,
+    /// on the standalone one, as rmcp's service does).
+    fn spawn_call(
+        self: &Arc<Self>,
+        calls: Arc<SessionCalls>,
+        message: ClientJsonRpcMessage,
+        ct: CancellationToken,
+    ) {
+        let ClientJsonRpcMessage::Request(JsonRpcRequest { id, request, .. }) = message else {
+            return;
+        };
+        let ClientRequest::CallToolRequest(mut call) = request else {
+            return;
+        };
+        let meta = call
+            .extensions
+            .remove::<RequestMetaObject>()
+            .unwrap_or_default();
+        let caller = call
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+            .cloned()
+            .unwrap_or_else(Caller::anonymous);
+        let session = self.clone();
+        tokio::spawn(async move {
+            let called = calls.call(&id, call.params, meta, caller, ct).await;
+            let reply = match calls.result(called.response) {
+                Ok(r) => ServerJsonRpcMessage::response(r, id),
+                Err(e) => ServerJsonRpcMessage::error(e, Some(id)),
+            };
+            let mut routes = session.routes();
+            if let Some(param) = called.warning {
+                routes.route(ServerJsonRpcMessage::notification(
+                    ServerNotification::LoggingMessageNotification(
+                        LoggingMessageNotification::new(param),
+                    ),
+                ));
+            }
+            routes.route(reply);
+        });
+    }
+
     fn ensure_open(&self) -> Result<(), StreamError> {
         match self
             .inbox
@@ -352,7 +457,16 @@ impl Session {
             .lock()
             .expect("the MCP session lock is never poisoned")
             .take();
+        self.calls
+            .lock()
+            .expect("the MCP session lock is never poisoned")
+            .take();
         let mut routes = self.routes();
+        for events in routes.requests.values() {
+            if let Some(ct) = &events.ct {
+                ct.cancel();
+            }
+        }
         routes.requests.clear();
         routes.owners.clear();
         routes.standalone = Events::default();

@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, Implementation, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressToken, ProtocolVersion, RequestId,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, ClientCapabilities, Implementation,
+    LoggingLevel, LoggingMessageNotificationParam, ProgressToken, ProtocolVersion, RequestId,
+    RequestMetaObject, ServerResult,
 };
 use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
@@ -70,6 +71,107 @@ impl<'a> CallContext<'a> {
             progress_token: context.meta.get_progress_token(),
             log_level: context.meta.log_level(),
         }
+    }
+}
+
+/// An MCP session's handler and peer, kept by ColdQuery's session
+/// ([`crate::http::mcp_streams::Session`]) once rmcp has served the session's first tool call,
+/// so that its later `tools/call` requests run here without rmcp's service loop (its inbox,
+/// the spawned handler task and its sink). The peer still carries what a call sends through
+/// it (progress notifications) to the session's streams.
+pub(crate) struct SessionCalls {
+    server: ColdQueryServer,
+    peer: Peer<RoleServer>,
+}
+
+impl SessionCalls {
+    pub(crate) fn new(server: ColdQueryServer, peer: Peer<RoleServer>) -> Self {
+        SessionCalls { server, peer }
+    }
+
+    /// Whether this call is served here. Not when it may ask the client to confirm with an
+    /// elicitation: that request must go out on the call's own stream, which only rmcp's
+    /// service knows to mark (`OriginatingRequestId`). Nor an unknown tool (rmcp answers it).
+    /// Nor one that names a protocol version in its `_meta`, or a session that must carry it in
+    /// every request: rmcp checks those against what it supports first.
+    pub(crate) fn serves(&self, request: &CallToolRequest) -> bool {
+        let Some(tool) = ToolName::parse(&request.params.name) else {
+            return false;
+        };
+        let inline_version = request
+            .extensions
+            .get::<RequestMetaObject>()
+            .is_some_and(|m| m.protocol_version().is_some());
+        !inline_version
+            // A session opened with `initialize` (an inline-lifecycle one keeps no peer info).
+            && self.peer.peer_info().is_some()
+            && !(confirm::can_elicit(&self.peer, true)
+                && confirm::may_apply(tool, request.params.arguments.as_ref()))
+    }
+
+    /// The call's response as rmcp's handler shapes it for the session's protocol version:
+    /// sessions older than 2026-07-28 get results without `resultType` and without non-object
+    /// structured output, newer ones the cache hints; `input_required` only from 2026-07-28.
+    pub(crate) fn result(
+        &self,
+        response: Result<CallToolResponse, McpError>,
+    ) -> Result<ServerResult, McpError> {
+        let modern = self
+            .peer
+            .peer_info()
+            .is_some_and(|p| p.protocol_version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let mut result = ServerResult::from(response?);
+        if matches!(result, ServerResult::InputRequiredResult(_)) && !modern {
+            return Err(McpError::invalid_request(
+                "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
+                None,
+            ));
+        }
+        if modern {
+            result.fill_missing_cache_hints();
+        } else {
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+        }
+        Ok(result)
+    }
+
+    /// Run a `tools/call` of the session, as [`CallContext::of`] would have set it up.
+    pub(crate) async fn call(
+        &self,
+        id: &RequestId,
+        request: CallToolRequestParams,
+        meta: RequestMetaObject,
+        caller: Caller,
+        ct: CancellationToken,
+    ) -> Called {
+        self.server
+            .state
+            .metrics
+            .inc("coldquery_direct_session_tool_calls_total", &[]);
+        let peer_info = self.peer.peer_info();
+        let peer_info = peer_info.as_deref();
+        let context = CallContext {
+            id,
+            caller,
+            client: meta.client_info().or_else(|| {
+                peer_info
+                    .map(|p| p.client_info.clone())
+                    .filter(|i| i.name != Implementation::default().name)
+            }),
+            ct,
+            peer: Some(&self.peer),
+            in_session: true,
+            protocol_version: meta
+                .protocol_version()
+                .or_else(|| peer_info.map(|p| p.protocol_version.clone())),
+            client_capabilities: meta
+                .client_capabilities()
+                .or_else(|| peer_info.map(|p| p.capabilities.clone())),
+            progress_token: meta.get_progress_token(),
+            log_level: meta.log_level(),
+        };
+        Box::pin(self.server.run_call(request, context)).await
     }
 }
 

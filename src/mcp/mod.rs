@@ -134,8 +134,12 @@ impl ColdQueryServer {
         {
             return caller.stateless();
         }
-        if let Some(id) = &caller.mcp_session {
-            let _ = self.tag.id.set(id.clone());
+        // The session's first call through rmcp: its later ones can skip rmcp's service loop.
+        if let Some(id) = &caller.mcp_session
+            && self.tag.id.set(id.clone()).is_ok()
+        {
+            let calls = call::SessionCalls::new(self.clone(), context.peer.clone());
+            self.state.mcp_sessions.attach(id, calls);
         }
         caller
     }

@@ -243,6 +243,19 @@ pub(crate) fn applies(tool: ToolName, args: &Value) -> bool {
         && (args.get("confirm").is_some() || ToolAction::of(tool, args).is_some_and(confirmable))
 }
 
+/// [`applies`] before the arguments are a `Value`: true when it may apply (an action that is
+/// missing or unknown counts as one that may).
+pub(crate) fn may_apply(tool: ToolName, args: Option<&serde_json::Map<String, Value>>) -> bool {
+    matches!(tool, ToolName::Query | ToolName::Schema)
+        && args.is_none_or(|a| {
+            a.contains_key("confirm")
+                || a.get("action")
+                    .and_then(Value::as_str)
+                    .and_then(|action| ToolAction::parse(tool, action))
+                    .is_none_or(confirmable)
+        })
+}
+
 /// The actions whose statements can be destructive: the only ones [`destructive`] looks at.
 fn confirmable(action: ToolAction) -> bool {
     matches!(
