@@ -28,11 +28,12 @@ use std::sync::{LazyLock, Mutex};
 
 use super::parse::{ClassifyError, Parsed, is_scanner_space, parse_one};
 
-/// Most shapes kept; the cache is emptied when it is full (a few hundred KB at most).
-const CAPACITY: usize = 512;
+/// Most shapes kept; the cache is emptied when it is full. A kept tree is a few KB for a
+/// typical read and tens of KB for one near [`MAX_TEXT`], so this bounds it at a few MB.
+const CAPACITY: usize = 128;
 
 /// Longest text whose shape is kept.
-const MAX_TEXT: usize = 4096;
+const MAX_TEXT: usize = 2048;
 
 /// Longest digit run blanked: 9 digits always fit `int4`, so the node is always an integer.
 const MAX_DIGITS: usize = 9;
@@ -154,7 +155,7 @@ mod tests {
         ] {
             assert_eq!(shape(sql).as_deref(), want, "{sql:?}");
         }
-        assert_eq!(shape(&"SELECT 1 ".repeat(500)), None, "too long");
+        assert_eq!(shape(&"SELECT 1 ".repeat(300)), None, "too long");
     }
 
     #[test]
