@@ -122,6 +122,18 @@ impl ToolError {
         ToolError::Database(Box::new(e))
     }
 
+    /// A database error with its position moved by `f` (from the text that ran to the
+    /// caller's).
+    pub fn map_position(self, f: impl FnOnce(usize) -> usize) -> ToolError {
+        match self {
+            ToolError::Database(mut d) => {
+                d.position = d.position.map(f);
+                ToolError::Database(d)
+            }
+            other => other,
+        }
+    }
+
     /// The SQLSTATE, for database errors.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {

@@ -581,7 +581,7 @@ async fn a_session_call_after_the_first_runs_on_the_sessions_handler_and_answers
     let sleeping = async || {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
-             AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+             AND query LIKE '%pg_sleep(%slept%' AND pid <> pg_backend_pid()",
         )
         .fetch_one(&app.db)
         .await

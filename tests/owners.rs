@@ -537,7 +537,7 @@ async fn a_session_read_of_pg_sleep_past_the_timeout_ends_with_timeout_even_afte
         Duration::from_secs(3),
         async || {
             app.scalar_i64(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(12)%' \
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(%' \
              AND state = 'active' AND datname = current_database() AND pid <> pg_backend_pid()",
             )
             .await

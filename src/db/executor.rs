@@ -3,6 +3,7 @@
 //! cost ceiling. The transaction a statement runs in (read-only and rolled back, committed,
 //! dry-run, a session's savepoint) and the client deadline are in [`crate::db::run`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
@@ -18,6 +19,7 @@ use crate::db::values::{self, Codec as Decoder};
 use crate::error::ToolError;
 use crate::safety::classify::Parsed;
 use crate::safety::ident::quote_ident;
+use crate::safety::shapes::Bound;
 
 /// What the executor needs to know about a statement: its text and how it may be wrapped.
 #[derive(Debug, Clone)]
@@ -32,6 +34,9 @@ pub struct StatementRef {
     pub returning: bool,
     /// A query the cost ceiling prices before it runs (see [`crate::db::cost`]).
     pub plannable: bool,
+    /// The read with its integers bound as parameters, run in its place when the call has
+    /// no parameters of its own ([`crate::safety::shapes::Bound`]).
+    pub bound: Option<Arc<Bound>>,
 }
 
 impl From<&Parsed> for StatementRef {
@@ -42,6 +47,7 @@ impl From<&Parsed> for StatementRef {
             plain_select: p.is_plain_select(),
             returning: p.has_returning(),
             plannable: p.is_plannable(),
+            bound: p.bound().cloned(),
         }
     }
 }
@@ -217,7 +223,26 @@ pub async fn run_statement(
     if limits.fresh_statements && conn.cached_statements_size() > 0 {
         let _ = conn.clear_cached_statements().await;
     }
-    let result = run_statement_inner(conn, original, parsed, params, limits, mode).await;
+    let result = match parsed.bound.as_deref() {
+        // A read whose integers are bound: one prepared statement for every text of its
+        // shape. Error positions are mapped back into the caller's text.
+        Some(bound) if params.is_empty() => {
+            let values: Vec<Value> = bound.values.iter().map(|v| Value::from(*v)).collect();
+            let st = StatementRef {
+                body: bound.sql.clone(),
+                command: parsed.command.clone(),
+                plain_select: parsed.plain_select,
+                returning: parsed.returning,
+                plannable: parsed.plannable,
+                bound: None,
+            };
+            let lead = lead_of(original, &parsed.body);
+            run_statement_inner(conn, &st.body, &st, &values, limits, mode)
+                .await
+                .map_err(|e| e.map_position(|p| bound.text_position(p) + lead))
+        }
+        _ => run_statement_inner(conn, original, parsed, params, limits, mode).await,
+    };
     if result.is_err() && conn.cached_statements_size() > 0 {
         let _ = conn.clear_cached_statements().await;
     }
@@ -274,6 +299,18 @@ pub fn is_stale_plan(e: &ToolError) -> bool {
         if d.sqlstate.as_deref() == Some("0A000") && d.message.contains("cached plan must not change result type"))
 }
 
+/// Where `body` starts inside the caller's text `original`, in characters.
+fn lead_of(original: &str, body: &str) -> usize {
+    if original == body {
+        0
+    } else {
+        original
+            .find(body)
+            .map(|b| original[..b].chars().count())
+            .unwrap_or(0)
+    }
+}
+
 async fn run_statement_inner(
     conn: &mut PgConnection,
     original: &str,
@@ -284,16 +321,9 @@ async fn run_statement_inner(
 ) -> Result<RowSet, ToolError> {
     let started = Instant::now();
     let body = parsed.body.as_str();
-    // Where the statement starts inside the caller's text, in characters, so that error
-    // positions point into what the caller sent.
-    let lead = if original == body {
-        0
-    } else {
-        original
-            .find(body)
-            .map(|b| original[..b].chars().count())
-            .unwrap_or(0)
-    };
+    // Where the statement starts inside the caller's text, so that error positions point
+    // into what the caller sent.
+    let lead = lead_of(original, body);
     let cap_limit = limits.max_rows + 1;
     let wrap_select = mode == RowMode::Read && parsed.plain_select;
 

@@ -272,6 +272,7 @@ impl Catalog {
             plain_select: false,
             returning: false,
             plannable: false,
+            bound: None,
         };
         let limits = Limits {
             max_rows: CATALOG_ROWS,

@@ -230,6 +230,7 @@ fn explain_statement(parsed: &Parsed, analyze: bool) -> StatementRef {
         plain_select: false,
         returning: false,
         plannable: false,
+        bound: None,
     }
 }
 

@@ -63,6 +63,10 @@ pub(crate) struct Parsed {
     class: StatementClass,
     /// Everything the generic scan found anywhere in the tree (calls, operators, relations…).
     found: super::scan::Found,
+    /// The text with its integers bound as parameters, for a read from the shape cache
+    /// ([`super::shapes`]): what runs in place of the text, one prepared statement for every
+    /// text of the shape.
+    bound: Option<std::sync::Arc<super::shapes::Bound>>,
 }
 
 /// Parses `sql` with PostgreSQL's own grammar and requires exactly one statement.
@@ -129,6 +133,7 @@ pub(crate) fn parse_one(sql: &str) -> Result<Parsed, ClassifyError> {
         command,
         class,
         found,
+        bound: None,
     })
 }
 
@@ -272,6 +277,17 @@ impl Parsed {
     /// Gives a statement taken from the shape cache its own text (see [`super::shapes`]).
     pub(super) fn set_sql(&mut self, sql: &str) {
         sql.clone_into(&mut self.sql);
+    }
+
+    /// Gives a read its form with bound integers (see [`super::shapes`]).
+    pub(super) fn set_bound(&mut self, bound: Option<super::shapes::Bound>) {
+        self.bound = bound.map(std::sync::Arc::new);
+    }
+
+    /// The statement with its integer constants bound as `$n` parameters, when it is a read
+    /// whose constants can be bound without changing what it means (see [`super::shapes`]).
+    pub(crate) fn bound(&self) -> Option<&std::sync::Arc<super::shapes::Bound>> {
+        self.bound.as_ref()
     }
 
     /// The command tag, close to PostgreSQL's: "SELECT", "INSERT", "CREATE TABLE", "DROP TABLE", "VACUUM", ….

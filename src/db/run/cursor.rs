@@ -47,6 +47,7 @@ pub(crate) async fn declare(
         plain_select: false,
         returning: false,
         plannable: false,
+        bound: None,
     };
     run_statement(conn, original, &decl, params, limits, RowMode::Verbatim).await?;
     Ok(())
@@ -69,6 +70,7 @@ pub(crate) async fn fetch_page(
         plain_select: false,
         returning: false,
         plannable: false,
+        bound: None,
     };
     let mut rows = run_statement(conn, &body, &st, &[], limits, RowMode::Verbatim).await?;
     rows.command = command.to_owned();
