@@ -16,7 +16,8 @@
 //! Counted as the client waits for `ReadyForQuery` (`tests/roundtrips.rs` checks the first four
 //! rows, a catalog read for the second, and a session's calls). "stmt" is one cached statement
 //! (Bind/Execute/Sync); a first use adds a Parse/Describe round trip (every call, when values
-//! are written into the text: `tests/roundtrips.rs` counts 2 per such read; a full statement
+//! other than small integers are written into the text, which the shape cache binds,
+//! [`crate::safety::shapes::Bound`]: `tests/roundtrips.rs` counts 1 and 2; a full statement
 //! cache is emptied in one round trip per hundred new texts, [`executor::prepare`]), a cost
 //! ceiling adds one EXPLAIN, a text-cast wrapper one more prepare. sqlx's release ping of a pooled connection
 //! runs after the call has its rows and is not counted; a one-shot read has none (its
