@@ -301,14 +301,9 @@ pub fn is_stale_plan(e: &ToolError) -> bool {
 
 /// Where `body` starts inside the caller's text `original`, in characters.
 fn lead_of(original: &str, body: &str) -> usize {
-    if original == body {
-        0
-    } else {
-        original
-            .find(body)
-            .map(|b| original[..b].chars().count())
-            .unwrap_or(0)
-    }
+    original
+        .find(body)
+        .map_or(0, |b| original[..b].chars().count())
 }
 
 async fn run_statement_inner(

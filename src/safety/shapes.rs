@@ -532,28 +532,14 @@ mod tests {
 
     /// `sql` with every lone digit run replaced by `n`.
     fn renumber(sql: &str, n: &str) -> String {
-        let b = sql.as_bytes();
-        let word = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.');
         let mut out = String::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i].is_ascii_digit() {
-                let end = b[i..]
-                    .iter()
-                    .position(|c| !c.is_ascii_digit())
-                    .map_or(b.len(), |k| i + k);
-                let alone = (i == 0 || !word(b[i - 1])) && b.get(end).is_none_or(|&c| !word(c));
-                out.push_str(if alone && end - i <= MAX_DIGITS {
-                    n
-                } else {
-                    &sql[i..end]
-                });
-                i = end;
-            } else {
-                out.push(char::from(b[i]));
-                i += 1;
-            }
+        let mut last = 0;
+        for (start, end) in runs(sql) {
+            out.push_str(&sql[last..start]);
+            out.push_str(n);
+            last = end;
         }
+        out.push_str(&sql[last..]);
         out
     }
 }
