@@ -140,10 +140,21 @@ impl Bound {
     }
 }
 
+/// The end of the digit run that starts at `i`, and whether it is blanked in a shape: at most
+/// 9 digits with no letter, digit, `_`, `$` or `.` on either side.
+fn digit_run(b: &[u8], i: usize) -> (usize, bool) {
+    let word = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.');
+    let end = b[i..]
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .map_or(b.len(), |n| i + n);
+    let alone = (i == 0 || !word(b[i - 1])) && b.get(end).is_none_or(|&c| !word(c));
+    (end, alone && end - i <= MAX_DIGITS)
+}
+
 /// The lone digit runs of a shape's text, as byte ranges (see [`shape`]).
 fn runs(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
-    let word = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.');
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -151,12 +162,8 @@ fn runs(text: &str) -> Vec<(usize, usize)> {
             i += 1;
             continue;
         }
-        let end = b[i..]
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .map_or(b.len(), |n| i + n);
-        let alone = (i == 0 || !word(b[i - 1])) && b.get(end).is_none_or(|&c| !word(c));
-        if alone && end - i <= MAX_DIGITS {
+        let (end, blanked) = digit_run(b, i);
+        if blanked {
             out.push((i, end));
         }
         i = end;
@@ -348,7 +355,6 @@ fn shape(sql: &str) -> Option<String> {
     if b.len() > MAX_TEXT {
         return None;
     }
-    let word = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.');
     let mut out = String::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -361,12 +367,8 @@ fn shape(sql: &str) -> Option<String> {
             // A parameter (`$1`) only: any other `$` may open a dollar-quoted string.
             b'$' if !b.get(i + 1).is_some_and(u8::is_ascii_digit) => return None,
             b'0'..=b'9' => {
-                let end = b[i..]
-                    .iter()
-                    .position(|c| !c.is_ascii_digit())
-                    .map_or(b.len(), |n| i + n);
-                let alone = (i == 0 || !word(b[i - 1])) && b.get(end).is_none_or(|&c| !word(c));
-                if alone && end - i <= MAX_DIGITS {
+                let (end, blanked) = digit_run(b, i);
+                if blanked {
                     out.push('0');
                 } else {
                     out.push_str(&sql[i..end]);
