@@ -75,6 +75,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "2025-11-25 MCP sessions open now (capped by COLDQUERY_MAX_MCP_SESSIONS).",
     ),
     (
+        "coldquery_mcp_session_loops",
+        "gauge",
+        "2025-11-25 MCP sessions with an rmcp service loop running now (an idle session has none).",
+    ),
+    (
         "coldquery_sessions_total",
         "counter",
         "pg_tx session events: begun, committed, rolled_back, reaped, refused, lost, closed_with_mcp_session.",
@@ -124,6 +129,8 @@ pub struct Gauges {
     pub spares_ready: u64,
     /// Open 2025-11-25 MCP sessions.
     pub mcp_sessions_open: u64,
+    /// Of those, the ones with a service loop running.
+    pub mcp_session_loops: u64,
 }
 
 /// `k1="v1",k2="v2"` with the values escaped as the exposition format wants. Built on every
@@ -234,6 +241,9 @@ impl Metrics {
                     "coldquery_mcp_sessions_open" => {
                         let _ = writeln!(out, "{family} {}", g.mcp_sessions_open);
                     }
+                    "coldquery_mcp_session_loops" => {
+                        let _ = writeln!(out, "{family} {}", g.mcp_session_loops);
+                    }
                     "coldquery_sessions_open" => {
                         let _ = writeln!(out, "{family} {}", g.sessions_open);
                     }
@@ -275,6 +285,7 @@ mod tests {
             sessions_open: 0,
             spares_ready: 2,
             mcp_sessions_open: 3,
+            mcp_session_loops: 1,
         };
         let text = m.render(&g);
         assert!(text.contains(
@@ -288,6 +299,7 @@ mod tests {
         ));
         assert!(text.contains("coldquery_pool_connections{state=\"in_use\"} 1"));
         assert!(text.contains("coldquery_mcp_sessions_open 3"));
+        assert!(text.contains("\ncoldquery_mcp_session_loops 1\n"));
         assert!(text.contains("# TYPE coldquery_tool_call_duration_seconds histogram"));
     }
 

@@ -441,13 +441,16 @@ async fn session_post(app: &TestApp, session: Option<&str>, body: &Value) -> Rep
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     let text = res.text().await.expect("body");
-    let messages = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| serde_json::from_str(d).expect("an event's data is JSON"))
-        .collect();
+    let messages = match content_type.as_str() {
+        "application/json" => vec![serde_json::from_str(&text).expect("a JSON reply")],
+        _ => text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| serde_json::from_str(d).expect("an event's data is JSON"))
+            .collect(),
+    };
     Reply {
         status,
         content_type,
@@ -524,7 +527,10 @@ async fn a_session_call_after_the_first_runs_on_the_sessions_handler_and_answers
             "served on the session's handler: {body}"
         );
         assert_eq!(direct.status, rmcp.status, "{body}");
-        assert_eq!(direct.content_type, rmcp.content_type, "{body}");
+        // Either way a call that sends nothing before its reply is answered with plain JSON
+        // (src/http/direct_session.rs).
+        assert_eq!(rmcp.content_type, "application/json", "{body}");
+        assert_eq!(direct.content_type, "application/json", "{body}");
         let strip = |r: &Reply| {
             r.messages
                 .iter()
@@ -622,5 +628,143 @@ async fn a_session_call_after_the_first_runs_on_the_sessions_handler_and_answers
     assert!(gone.status().is_success(), "{}", gone.status());
     let after = session_post(&app, Some(&warm), &first).await;
     assert_eq!(after.status, 404);
+    app.finish().await;
+}
+
+fn gauge(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[tokio::test]
+async fn an_idle_session_runs_no_service_loop_until_a_request_needs_one() {
+    let app = app_with_items().await;
+    let (a, b, c) = (
+        open_session(&app).await,
+        open_session(&app).await,
+        open_session(&app).await,
+    );
+    let loops = async || gauge(&app.metrics_text().await, "coldquery_mcp_session_loops");
+    let m = app.metrics_text().await;
+    assert_eq!(gauge(&m, "coldquery_mcp_sessions_open"), 3);
+    assert_eq!(
+        loops().await,
+        0,
+        "initialize and initialized leave no loop running"
+    );
+
+    // The first request that needs rmcp's service starts one, given the session's handshake
+    // first: the client sees only its own reply.
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let r = session_post(&app, Some(&a), &list).await;
+    assert_eq!(r.messages.len(), 1, "{:?}", r.messages);
+    assert_eq!(r.messages[0]["id"], 2);
+    assert!(r.messages[0]["result"]["tools"].as_array().unwrap().len() >= 5);
+    assert_eq!(loops().await, 1);
+    let call = session_call(
+        3,
+        "pg_query",
+        json!({"action": "read", "sql": "SELECT 41 + 1 AS n"}),
+    );
+    let r = session_post(&app, Some(&b), &call).await;
+    assert_eq!(
+        r.messages[0]["result"]["structuredContent"]["rows"][0][0],
+        42
+    );
+    assert_eq!(loops().await, 2);
+    // The restarted service knows the session: a transaction begun in it is the session's,
+    // and ends with it.
+    let begin = session_call(4, "pg_tx", json!({"action": "begin"}));
+    let r = session_post(&app, Some(&b), &begin).await;
+    assert_eq!(r.status, 200, "{:?}", r.messages);
+    let pg_tx_open = async || gauge(&app.metrics_text().await, "coldquery_sessions_open");
+    assert_eq!(pg_tx_open().await, 1);
+    for id in [&a, &b] {
+        let gone = reqwest::Client::new()
+            .delete(app.mcp_url())
+            .header("mcp-session-id", id.as_str())
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .unwrap();
+        assert!(gone.status().is_success(), "{}", gone.status());
+    }
+    let m = app.metrics_text().await;
+    assert_eq!(gauge(&m, "coldquery_mcp_sessions_open"), 1);
+    assert_eq!(gauge(&m, "coldquery_mcp_session_loops"), 0);
+    let started = std::time::Instant::now();
+    while pg_tx_open().await > 0 {
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "the deleted session's pg_tx handle stays open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The idle one still answers.
+    let r = session_post(&app, Some(&c), &call).await;
+    assert_eq!(
+        r.messages[0]["result"]["structuredContent"]["rows"][0][0],
+        42
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_session_call_is_streamed_when_it_sends_something_first_or_runs_past_a_second() {
+    let app = app_with_items().await;
+    let s = open_session(&app).await;
+    let sleep = json!({"action": "read", "sql": "SELECT pg_sleep(1.3) AS slept"});
+    // Progress (every 500 ms for a long read with a token) comes before the reply.
+    let mut with_token = session_call(5, "pg_query", sleep.clone());
+    with_token["params"]["_meta"] = json!({"progressToken": "p5"});
+    let r = session_post(&app, Some(&s), &with_token).await;
+    assert_eq!(r.content_type, "text/event-stream");
+    let methods: Vec<&str> = r
+        .messages
+        .iter()
+        .map(|m| m["method"].as_str().unwrap_or("reply"))
+        .collect();
+    assert!(
+        methods.len() >= 2 && methods[0] == "notifications/progress",
+        "{methods:?}"
+    );
+    assert_eq!(methods.last(), Some(&"reply"));
+    // A call still running after a second is switched to the stream (resumable, tests/http.rs).
+    let r = session_post(&app, Some(&s), &session_call(6, "pg_query", sleep)).await;
+    assert_eq!(r.content_type, "text/event-stream");
+    assert_eq!(r.messages.len(), 1);
+    assert_eq!(r.messages[0]["id"], 6);
+    assert!(r.messages[0]["result"]["structuredContent"]["rows"].is_array());
+    // A quick one is plain JSON.
+    let quick = session_call(
+        7,
+        "pg_query",
+        json!({"action": "read", "sql": "SELECT 1 AS one"}),
+    );
+    let r = session_post(&app, Some(&s), &quick).await;
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.messages[0]["id"], 7);
+
+    // Headers the session path does not take leave the call to rmcp, which streams it.
+    for (version, extra) in [
+        ("2025-06-18", None),
+        ("2025-11-25", Some(("mcp-method", "tools/call"))),
+    ] {
+        let mut req = reqwest::Client::new()
+            .post(app.mcp_url())
+            .header("content-type", "application/json")
+            .header("accept", DIRECT_ACCEPT)
+            .header("mcp-session-id", &s)
+            .header("mcp-protocol-version", version);
+        if let Some((name, value)) = extra {
+            req = req.header(name, value);
+        }
+        let res = req.body(quick.to_string()).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{version} {extra:?}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(ct, "text/event-stream", "{version} {extra:?}");
+        assert!(res.text().await.unwrap().contains("\"id\":7"));
+    }
     app.finish().await;
 }

@@ -29,6 +29,7 @@ use rmcp::model::{
 use tokio_util::sync::CancellationToken;
 
 use crate::caller::Caller;
+use crate::http::direct_session;
 use crate::mcp::ColdQueryServer;
 use crate::mcp::call::CallContext;
 use crate::mcp::names::ToolName;
@@ -91,10 +92,10 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        if !self.shared.eligible(&req) {
+        let Some(path) = self.shared.eligible(&req) else {
             let call = self.inner.call(req);
             return Box::pin(async move { Ok(call.await.into_response()) });
-        }
+        };
         let shared = self.shared.clone();
         // The inner service is ready (poll_ready); keep that one, leave a clone in its place.
         let inner = self.inner.clone();
@@ -111,26 +112,33 @@ where
                         .into_response());
                 }
             };
-            match shared.parse(&parts.headers, &bytes) {
-                Some(request) => Ok(shared.serve(parts, request).await),
-                None => Ok(inner
-                    .call(Request::from_parts(parts, Body::from(bytes)))
-                    .await
-                    .into_response()),
+            match path {
+                Path::Stateless => {
+                    if let Some(request) = shared.parse(&parts.headers, &bytes) {
+                        return Ok(shared.serve(parts, request).await);
+                    }
+                }
+                Path::Session => {
+                    if let Some((session, request)) =
+                        direct_session::parse(&shared.state, &parts.headers, &bytes)
+                    {
+                        return Ok(direct_session::serve(session, parts, request).await);
+                    }
+                }
             }
+            Ok(inner
+                .call(Request::from_parts(parts, Body::from(bytes)))
+                .await
+                .into_response())
         })
     }
 }
 
 impl Shared {
-    /// Whether the headers alone allow the direct path (the body is checked in `parse`).
-    fn eligible(&self, req: &Request<Body>) -> bool {
+    /// Which direct path the headers alone allow (the body is checked in `parse`), if any.
+    fn eligible(&self, req: &Request<Body>) -> Option<Path> {
         let h = req.headers();
-        req.method() == Method::POST
-            && !h.contains_key("mcp-session-id")
-            && single(h, "mcp-protocol-version").is_some_and(|v| v == VERSION)
-            && single(h, "mcp-method").is_some_and(|v| v == "tools/call")
-            && single(h, "mcp-name").is_some()
+        let common = req.method() == Method::POST
             && !h.contains_key(header::ORIGIN)
             && !h.keys().any(|k| k.as_str().starts_with("mcp-param-"))
             && content_type_is_json(h)
@@ -139,7 +147,17 @@ impl Shared {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok())
                 .is_some_and(|n| n <= self.max_body)
-            && single(h, "host").is_some_and(|host| host_allowed(host, &self.allowed_hosts))
+            && single(h, "host").is_some_and(|host| host_allowed(host, &self.allowed_hosts));
+        if !common {
+            None
+        } else if !h.contains_key("mcp-session-id") {
+            let stateless = single(h, "mcp-protocol-version").is_some_and(|v| v == VERSION)
+                && single(h, "mcp-method").is_some_and(|v| v == "tools/call")
+                && single(h, "mcp-name").is_some();
+            stateless.then_some(Path::Stateless)
+        } else {
+            direct_session::eligible(h).then_some(Path::Session)
+        }
     }
 
     /// The body as a `tools/call` request that the direct path serves, or `None`.
@@ -213,8 +231,17 @@ impl Shared {
     }
 }
 
+/// The two requests served here.
+#[derive(Clone, Copy)]
+enum Path {
+    /// A 2026-07-28 `tools/call`.
+    Stateless,
+    /// A `tools/call` in a 2025-11-25 session ([`direct_session`]).
+    Session,
+}
+
 /// The one value of header `name`, if there is exactly one and it is text.
-fn single<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn single<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     let mut values = h.get_all(name).iter();
     let first = values.next()?;
     if values.next().is_some() {

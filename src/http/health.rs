@@ -84,6 +84,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         sessions_open: state.sessions.open_count() as u64,
         spares_ready: state.sessions.spares_ready() as u64,
         mcp_sessions_open: state.mcp_sessions.len() as u64,
+        mcp_session_loops: state.mcp_sessions.running_loops() as u64,
     };
     (
         [(

@@ -8,7 +8,8 @@
 //! [`refuse_when_full`] middleware answers an initialize over the cap with a clear error.
 //!
 //! rmcp's own `LocalSessionManager` cost about 72 KB per idle session (a worker task and five
-//! channels of 376-byte slots made at once); see docs/benchmarks.md.
+//! channels of 376-byte slots made at once); see docs/benchmarks.md. Here an idle session runs
+//! no rmcp service loop either (see [`Session::new`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::http::mcp_streams::{Session, SessionTransport, StreamError};
+use crate::http::mcp_streams::{Session, SessionTransport, Start, StreamError};
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,8 @@ pub struct BoundedSessions {
     max: usize,
     keep_alive: Duration,
     map: Mutex<HashMap<SessionId, Entry>>,
+    /// Runs a session's service loop after its handshake ([`BoundedSessions::set_start`]).
+    start: Mutex<Option<Start>>,
 }
 
 impl BoundedSessions {
@@ -65,7 +68,26 @@ impl BoundedSessions {
             max: max.max(1),
             keep_alive,
             map: Mutex::new(HashMap::new()),
+            start: Mutex::new(None),
         }
+    }
+
+    /// How a session's service loop is started once its handshake's loop is let go (see
+    /// [`Session::new`]). Until this is set, and after [`BoundedSessions::close_all`], none
+    /// is: a session that needs one then closes.
+    pub fn set_start(&self, start: Start) {
+        *self
+            .start
+            .lock()
+            .expect("the MCP session table lock is never poisoned") = Some(start);
+    }
+
+    fn start(&self) -> Start {
+        self.start
+            .lock()
+            .expect("the MCP session table lock is never poisoned")
+            .clone()
+            .unwrap_or_else(|| Arc::new(drop))
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Entry>> {
@@ -75,11 +97,21 @@ impl BoundedSessions {
     }
 
     /// The session `id`, marked as used now.
-    fn get(&self, id: &SessionId) -> Result<Arc<Session>, BoundedError> {
+    fn get(&self, id: &str) -> Result<Arc<Session>, BoundedError> {
         let mut map = self.map();
         let entry = map.get_mut(id).ok_or(BoundedError::NotFound)?;
+        if entry.session.is_closed() {
+            // Its service ended by itself.
+            map.remove(id);
+            return Err(BoundedError::NotFound);
+        }
         entry.last_used = Instant::now();
         Ok(entry.session.clone())
+    }
+
+    /// Session `id`, marked as used now, if it is open.
+    pub fn find(&self, id: &str) -> Option<Arc<Session>> {
+        self.get(id).ok()
     }
 
     /// Whether session `id` is open, without marking it used (rmcp's `has_session`, asked on
@@ -100,6 +132,11 @@ impl BoundedSessions {
     /// Close every session (at shutdown: calls still running on a session's handler are
     /// cancelled, as rmcp's service cancels its own, and every stream ends).
     pub fn close_all(&self) {
+        // The start holds the server's state, which holds this table.
+        self.start
+            .lock()
+            .expect("the MCP session table lock is never poisoned")
+            .take();
         let all: Vec<Arc<Session>> = self.map().drain().map(|(_, e)| e.session).collect();
         for session in &all {
             session.close();
@@ -114,6 +151,11 @@ impl BoundedSessions {
     /// The cap.
     pub fn max(&self) -> usize {
         self.max
+    }
+
+    /// Sessions with a service loop running now.
+    pub fn running_loops(&self) -> usize {
+        self.map().values().filter(|e| e.session.has_loop()).count()
     }
 
     /// Sessions open now.
@@ -198,7 +240,7 @@ impl SessionManager for BoundedSessions {
             return Err(BoundedError::Full(self.max));
         }
         let id = new_id();
-        let (session, transport) = Session::new();
+        let (session, transport) = Session::new(self.start());
         map.insert(
             id.clone(),
             Entry {
@@ -222,7 +264,14 @@ impl SessionManager for BoundedSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        let entry = self.map().remove(id);
+        let entry = {
+            let mut map = self.map();
+            match map.get(id) {
+                // rmcp's worker, after the handshake's loop was let go.
+                Some(e) if e.session.handshake_loop_ended() => None,
+                _ => map.remove(id),
+            }
+        };
         if let Some(entry) = entry {
             entry.session.close();
         }

@@ -4,6 +4,7 @@
 pub(crate) mod auth;
 pub(crate) mod caller;
 pub(crate) mod direct;
+pub(crate) mod direct_session;
 pub(crate) mod health;
 pub(crate) mod mcp_sessions;
 pub(crate) mod mcp_streams;
@@ -58,6 +59,25 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         move |id| !handles.list(&format!("mcp:{id}")).is_empty(),
         ct.clone(),
     );
+    // A session's service loop after its handshake (see mcp_streams::Session::new).
+    sessions.set_start({
+        let state = state.clone();
+        let ct = ct.clone();
+        std::sync::Arc::new(move |transport| {
+            let server = ColdQueryServer::new(state.clone());
+            let ct = ct.child_token();
+            tokio::spawn(async move {
+                match rmcp::ServiceExt::serve_with_ct(server, transport, ct).await {
+                    Ok(running) => {
+                        let _ = running.waiting().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an MCP session's service did not start again")
+                    }
+                }
+            });
+        })
+    });
     let mcp_owners = caller::McpOwners::new(sessions.clone(), state.sessions.clone());
     let factory_state = state.clone();
     let mcp = SharedMcp(std::sync::Arc::new(StreamableHttpService::new(

@@ -22,29 +22,37 @@
 //! Once rmcp's service has served a session's first tool call, the session keeps its handler
 //! ([`SessionCalls`]), and later tool calls run on it in a task of their own, without the
 //! service loop; their answers are routed by the same rules.
+//!
+//! The service loop itself runs only while a session needs one ([`service`]): the loop rmcp
+//! starts for the handshake is let go once `initialize` is answered, and the first message
+//! that needs a loop starts one, replaying the handshake to it.
 // The truncation warning is a logging notification (deprecated by SEP-2577): see `crate::mcp::call`.
 #![allow(deprecated)]
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
     JsonRpcRequest, LoggingMessageNotification, ProgressToken, RequestId, RequestMetaObject,
     ServerJsonRpcMessage, ServerNotification,
 };
 use rmcp::service::OriginatingRequestId;
-use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::caller::Caller;
 use crate::mcp::call::SessionCalls;
+
+mod service;
+
+use service::{Handshake, Inbox};
+pub use service::{SessionTransport, Start};
 
 /// Events kept per stream for a client that reconnects (rmcp's default channel capacity).
 pub const KEPT_EVENTS: usize = 16;
@@ -68,8 +76,15 @@ pub enum StreamError {
 
 /// One MCP session: shared by the session table and the transport rmcp's service loop owns.
 pub struct Session {
-    /// Into rmcp's service loop. `None` once closed: the loop then ends.
-    inbox: Mutex<Option<mpsc::Sender<Box<ClientJsonRpcMessage>>>>,
+    inbox: Mutex<Inbox>,
+    /// What opened the session, replayed to each service loop started after the first.
+    handshake: Mutex<Handshake>,
+    /// rmcp's worker closes the session through the table once the loop that ran the
+    /// handshake ends: set when that loop is let go, so that this one close is ignored.
+    handshake_loop_ending: AtomicBool,
+    /// The protocol version the handshake agreed on.
+    version: OnceLock<String>,
+    start: Start,
     routes: Mutex<Routes>,
     /// The session's handler, once rmcp has served its first tool call: later ones run on it
     /// directly ([`Session::request`]). Dropped at close, so that the handler's end (which
@@ -215,11 +230,23 @@ impl futures::Stream for Stream {
 }
 
 impl Session {
-    /// A new session and the transport for rmcp's service loop.
-    pub fn new() -> (Arc<Session>, SessionTransport) {
+    /// A new session and the transport for the service loop rmcp starts for its handshake.
+    /// Once the handshake is answered that loop is let go: a session that only holds its
+    /// streams (an idle client) keeps no task or channel of rmcp's. The first message that
+    /// needs a service loop afterwards has `start` run one on a new transport, which is given
+    /// the client's `initialize` (its answer dropped) and `notifications/initialized` first.
+    pub fn new(start: Start) -> (Arc<Session>, SessionTransport) {
         let (tx, rx) = mpsc::channel(INBOX);
         let session = Arc::new(Session {
-            inbox: Mutex::new(Some(tx)),
+            inbox: Mutex::new(Inbox {
+                tx: Some(tx),
+                generation: 0,
+                closed: false,
+            }),
+            handshake: Mutex::new(Handshake::default()),
+            handshake_loop_ending: AtomicBool::new(false),
+            version: OnceLock::new(),
+            start,
             calls: Mutex::new(None),
             routes: Mutex::new(Routes {
                 // 0 is the priming event rmcp puts first on a standalone stream.
@@ -233,6 +260,7 @@ impl Session {
         let transport = SessionTransport {
             session: session.clone(),
             inbox: rx,
+            generation: 0,
         };
         (session, transport)
     }
@@ -241,29 +269,6 @@ impl Session {
         self.routes
             .lock()
             .expect("the MCP session lock is never poisoned")
-    }
-
-    async fn push(&self, message: ClientJsonRpcMessage) -> Result<(), StreamError> {
-        let tx = self
-            .inbox
-            .lock()
-            .expect("the MCP session lock is never poisoned")
-            .clone()
-            .ok_or(StreamError::Closed)?;
-        tx.send(Box::new(message))
-            .await
-            .map_err(|_| StreamError::Closed)
-    }
-
-    /// Hand `initialize` to the service and wait for its answer.
-    pub async fn initialize(
-        &self,
-        message: ClientJsonRpcMessage,
-    ) -> Result<ServerJsonRpcMessage, StreamError> {
-        let (tx, rx) = oneshot::channel();
-        self.routes().initialize = Some(tx);
-        self.push(message).await?;
-        rx.await.map_err(|_| StreamError::Closed)
     }
 
     /// Serve this session's later tool calls on `calls` (see [`SessionCalls`]).
@@ -337,14 +342,32 @@ impl Session {
 
     /// Hand a notification or a response (to an elicitation) to the service. A cancellation
     /// ends the cancelled request's stream, as rmcp's manager did.
-    pub async fn accept(&self, message: ClientJsonRpcMessage) -> Result<(), StreamError> {
-        if let ClientJsonRpcMessage::Notification(n) = &message
-            && let ClientNotification::CancelledNotification(c) = &n.notification
-            && let Some(id) = &c.params.request_id
-        {
-            let mut routes = self.routes();
-            if let Some(s) = routes.owner(Key::Request(id.clone())) {
-                routes.finish(s);
+    /// `notifications/initialized` is kept for later loops and starts none; a cancellation
+    /// while no loop runs has nothing in the service to reach.
+    pub async fn accept(
+        self: &Arc<Self>,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), StreamError> {
+        if let ClientJsonRpcMessage::Notification(n) = &message {
+            match &n.notification {
+                ClientNotification::CancelledNotification(c) => {
+                    if let Some(id) = &c.params.request_id {
+                        let mut routes = self.routes();
+                        if let Some(s) = routes.owner(Key::Request(id.clone())) {
+                            routes.finish(s);
+                        }
+                    }
+                    if self.ensure_open()?.is_none() {
+                        return Ok(());
+                    }
+                }
+                ClientNotification::InitializedNotification(_) => {
+                    self.handshake().initialized = Some(message.clone());
+                    if self.ensure_open()?.is_none() {
+                        return Ok(());
+                    }
+                }
+                _ => {}
             }
         }
         self.push(message).await
@@ -438,25 +461,23 @@ impl Session {
         });
     }
 
-    fn ensure_open(&self) -> Result<(), StreamError> {
-        match self
-            .inbox
-            .lock()
-            .expect("the MCP session lock is never poisoned")
-            .is_some()
-        {
-            true => Ok(()),
-            false => Err(StreamError::Closed),
+    /// Open: the running loop's inbox, if one runs.
+    fn ensure_open(&self) -> Result<Option<mpsc::Sender<Box<ClientJsonRpcMessage>>>, StreamError> {
+        let inbox = self.inbox();
+        match inbox.closed {
+            false => Ok(inbox.tx.clone()),
+            true => Err(StreamError::Closed),
         }
     }
 
     /// End the session: the service loop stops once it has read what is queued, and every
     /// open stream ends.
     pub fn close(&self) {
-        self.inbox
-            .lock()
-            .expect("the MCP session lock is never poisoned")
-            .take();
+        {
+            let mut inbox = self.inbox();
+            inbox.closed = true;
+            inbox.tx = None;
+        }
         self.calls
             .lock()
             .expect("the MCP session lock is never poisoned")
@@ -475,38 +496,10 @@ impl Session {
     }
 }
 
-/// The transport rmcp's service loop runs a session on.
-pub struct SessionTransport {
-    session: Arc<Session>,
-    inbox: mpsc::Receiver<Box<ClientJsonRpcMessage>>,
-}
-
-impl Transport<RoleServer> for SessionTransport {
-    type Error = std::io::Error;
-
-    fn send(
-        &mut self,
-        item: ServerJsonRpcMessage,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        // Routed now, not when the future runs: rmcp may run send futures concurrently, and a
-        // response must not overtake the progress notifications before it.
-        self.session.routes().route(item);
-        std::future::ready(Ok(()))
-    }
-
-    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
-        self.inbox.recv().await.map(|m| *m)
-    }
-
-    async fn close(&mut self) -> Result<(), Self::Error> {
-        self.inbox.close();
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmcp::transport::Transport;
     use serde_json::json;
 
     fn client(v: serde_json::Value) -> ClientJsonRpcMessage {
@@ -559,7 +552,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_and_its_progress_go_on_the_stream_of_their_request_which_then_ends() {
-        let (session, mut t) = Session::new();
+        let (session, mut t) = Session::new(Arc::new(drop));
         let mut one = session.request(call(1, Some("p1"))).await.unwrap();
         let mut two = session.request(call(2, None)).await.unwrap();
         let mut get = session.standalone().unwrap();
@@ -596,7 +589,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_elicitation_goes_on_the_stream_of_the_call_that_asked() {
-        let (session, mut t) = Session::new();
+        let (session, mut t) = Session::new(Arc::new(drop));
         let mut one = session.request(call(5, None)).await.unwrap();
         let mut get = session.standalone().unwrap();
         let mut ask = server(json!({"jsonrpc": "2.0", "id": 0, "method": "ping"}));
@@ -617,7 +610,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reconnect_gets_the_events_after_its_last_event_id_then_the_reply() {
-        let (session, mut t) = Session::new();
+        let (session, mut t) = Session::new(Arc::new(drop));
         let mut one = session.request(call(1, Some("p"))).await.unwrap();
         t.send(progress("p")).await.unwrap();
         drop(one.0.try_recv());
@@ -640,7 +633,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_request_ends_its_stream_and_the_cancellation_reaches_the_service() {
-        let (session, mut t) = Session::new();
+        let (session, mut t) = Session::new(Arc::new(drop));
         let mut one = session.request(call(3, None)).await.unwrap();
         t.receive().await.unwrap();
         session
@@ -658,16 +651,84 @@ mod tests {
         assert!(ended(&mut one));
     }
 
-    #[tokio::test]
-    async fn a_second_get_is_quiet_and_initialize_waits_for_its_answer() {
-        let (session, mut t) = Session::new();
-        let init = client(
+    fn init() -> ClientJsonRpcMessage {
+        client(
             json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
             "clientInfo": {"name": "t", "version": "1"}}}),
-        );
+        )
+    }
+
+    fn method(m: &ClientJsonRpcMessage) -> String {
+        serde_json::to_value(m).unwrap()["method"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn after_its_handshake_a_session_runs_no_loop_until_a_message_needs_one() {
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let start: Start = {
+            let started = started.clone();
+            Arc::new(move |t| started.lock().unwrap().push(t))
+        };
+        let (session, mut t) = Session::new(start);
         let s = session.clone();
-        let waiting = tokio::spawn(async move { s.initialize(init).await });
+        let waiting = tokio::spawn(async move { s.initialize(init()).await });
+        assert!(t.receive().await.is_some());
+        t.send(reply(0)).await.unwrap();
+        assert!(waiting.await.unwrap().is_ok());
+        assert!(
+            t.receive().await.is_none(),
+            "the handshake's loop is let go"
+        );
+        assert!(session.handshake_loop_ended() && !session.handshake_loop_ended());
+
+        let mut get = session.standalone().unwrap();
+        let initialized = client(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        let cancelled = client(
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 7}}),
+        );
+        session.accept(initialized).await.unwrap();
+        session.accept(cancelled).await.unwrap();
+        assert!(started.lock().unwrap().is_empty(), "neither needs a loop");
+
+        let mut one = session.request(call(1, None)).await.unwrap();
+        let mut t2 = started.lock().unwrap().pop().expect("a loop was started");
+        let replayed = [
+            t2.receive().await.unwrap(),
+            t2.receive().await.unwrap(),
+            t2.receive().await.unwrap(),
+        ];
+        assert_eq!(
+            replayed.iter().map(method).collect::<Vec<_>>(),
+            ["initialize", "notifications/initialized", "tools/call"]
+        );
+        t2.send(reply(0)).await.unwrap();
+        t2.send(reply(1)).await.unwrap();
+        assert!(
+            drain(&mut get).is_empty(),
+            "the replayed handshake's answer goes nowhere"
+        );
+        let what: Vec<String> = drain(&mut one).into_iter().map(|(_, w)| w).collect();
+        assert_eq!(what, ["priming", "1"]);
+        // The running loop is used again; none is started.
+        let _two = session.request(call(2, None)).await.unwrap();
+        assert_eq!(method(&t2.receive().await.unwrap()), "tools/call");
+        assert!(started.lock().unwrap().is_empty());
+        // A loop that ends by itself closes the session.
+        drop(t2);
+        assert!(session.is_closed());
+        assert!(ended(&mut get));
+    }
+
+    #[tokio::test]
+    async fn a_second_get_is_quiet_and_initialize_waits_for_its_answer() {
+        let (session, mut t) = Session::new(Arc::new(drop));
+        let s = session.clone();
+        let waiting = tokio::spawn(async move { s.initialize(init()).await });
         assert!(t.receive().await.is_some());
         t.send(reply(0)).await.unwrap();
         assert!(matches!(
