@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, spawn_app_with, wait_until};
 use serde_json::{Value, json};
 
 const DIRECT_ACCEPT: &str = "application/json, text/event-stream";
@@ -593,22 +593,21 @@ async fn a_session_call_after_the_first_runs_on_the_sessions_handler_and_answers
         .await
         .unwrap()
     };
-    let started = std::time::Instant::now();
-    while sleeping().await == 0 {
-        assert!(started.elapsed().as_secs() < 20, "the sleep never started");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the sleep to start",
+        std::time::Duration::from_secs(20),
+        async || sleeping().await > 0,
+    )
+    .await;
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": 41, "reason": "test"}});
     assert_eq!(session_post(&app, Some(&warm), &cancel).await.status, 202);
-    let cancelled = std::time::Instant::now();
-    while sleeping().await > 0 {
-        assert!(
-            cancelled.elapsed().as_secs() < 5,
-            "the statement still runs 5 s after the cancel"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the cancelled statement to stop in PostgreSQL",
+        std::time::Duration::from_secs(5),
+        async || sleeping().await == 0,
+    )
+    .await;
     // Its stream ends without the reply (which goes to the standalone stream, as rmcp's does).
     let body = tokio::time::timeout(std::time::Duration::from_secs(5), running)
         .await
@@ -693,14 +692,12 @@ async fn an_idle_session_runs_no_service_loop_until_a_request_needs_one() {
     let m = app.metrics_text().await;
     assert_eq!(gauge(&m, "coldquery_mcp_sessions_open"), 1);
     assert_eq!(gauge(&m, "coldquery_mcp_session_loops"), 0);
-    let started = std::time::Instant::now();
-    while pg_tx_open().await > 0 {
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "the deleted session's pg_tx handle stays open"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until(
+        "the deleted session's pg_tx handle to close",
+        std::time::Duration::from_secs(5),
+        async || pg_tx_open().await == 0,
+    )
+    .await;
     // The idle one still answers.
     let r = session_post(&app, Some(&c), &call).await;
     assert_eq!(
