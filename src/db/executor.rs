@@ -236,10 +236,12 @@ pub async fn run_statement(
                 plannable: parsed.plannable,
                 bound: None,
             };
-            let lead = lead_of(original, &parsed.body);
             run_statement_inner(conn, &st.body, &st, &values, limits, mode)
                 .await
-                .map_err(|e| e.map_position(|p| bound.text_position(p) + lead))
+                .map_err(|e| {
+                    let lead = lead_of(original, &parsed.body);
+                    e.map_position(|p| bound.text_position(p) + lead)
+                })
         }
         _ => run_statement_inner(conn, original, parsed, params, limits, mode).await,
     };
@@ -316,9 +318,6 @@ async fn run_statement_inner(
 ) -> Result<RowSet, ToolError> {
     let started = Instant::now();
     let body = parsed.body.as_str();
-    // Where the statement starts inside the caller's text, so that error positions point
-    // into what the caller sent.
-    let lead = lead_of(original, body);
     let cap_limit = limits.max_rows + 1;
     let wrap_select = mode == RowMode::Read && parsed.plain_select;
 
@@ -332,7 +331,9 @@ async fn run_statement_inner(
     } else {
         (body.to_owned(), 0)
     };
-    let shift = |prefix: usize| prefix.saturating_sub(lead);
+    // Error positions point into what the caller sent: the wrapper's prefix off, and where
+    // the statement starts inside the caller's text on (found only for an error).
+    let shift = |prefix: usize| prefix.saturating_sub(lead_of(original, body));
 
     // Priced as it will run (a read with the row cap's LIMIT), before anything runs.
     if parsed.plannable && mode != RowMode::Verbatim && limits.ceiling.is_set() {

@@ -44,10 +44,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Whether the headers alone allow the session path (the common checks are the caller's).
 pub(crate) fn eligible(h: &HeaderMap) -> bool {
-    super::direct::single(h, "mcp-session-id").is_some()
-        && super::direct::single(h, "mcp-protocol-version").is_some()
-        && !h.contains_key("mcp-method")
-        && !h.contains_key("mcp-name")
+    super::direct::single(h, &super::direct::SESSION_ID).is_some()
+        && super::direct::single(h, &super::direct::PROTOCOL_VERSION).is_some()
+        && !h.contains_key(&super::direct::MCP_METHOD)
+        && !h.contains_key(&super::direct::MCP_NAME)
 }
 
 /// The open session and the body as a `tools/call` of it, or `None` (rmcp takes it).
@@ -56,7 +56,7 @@ pub(crate) fn parse(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Option<(Arc<Session>, JsonRpcRequest<CallToolRequest>)> {
-    let request: JsonRpcRequest<CallToolRequest> = serde_json::from_slice(body).ok()?;
+    let request = super::direct::read_call(body)?;
     let inline_version = request
         .request
         .extensions
@@ -65,8 +65,8 @@ pub(crate) fn parse(
     if inline_version {
         return None;
     }
-    let id = super::direct::single(headers, "mcp-session-id")?;
-    let version = super::direct::single(headers, "mcp-protocol-version")?;
+    let id = super::direct::single(headers, &super::direct::SESSION_ID)?;
+    let version = super::direct::single(headers, &super::direct::PROTOCOL_VERSION)?;
     let session = state.mcp_sessions.find(id)?;
     (session.protocol_version() == Some(version)).then_some((session, request))
 }

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::names::{ToolAction, ToolName};
-use super::render::{CutShort, Outcome, failure, success};
+use super::render::{CutShort, Outcome, Rendered, failure, success};
 use super::{ClientOf, ColdQueryServer, confirm, log_rank, progress};
 use crate::caller::{Caller, digest};
 use crate::error::ToolError;
@@ -178,9 +178,28 @@ impl SessionCalls {
 /// A call's response, and the truncation warning to send before it.
 pub(crate) struct Called {
     /// The `tools/call` response.
-    pub(crate) response: Result<CallToolResponse, McpError>,
+    pub(crate) response: Response,
     /// A `notifications/message` warning that the result was truncated.
     pub(crate) warning: Option<LoggingMessageNotificationParam>,
+}
+
+/// A `tools/call` response: a successful result as rendered text, which a reply written
+/// without rmcp's types can carry as it stands, or anything else as rmcp's types.
+pub(crate) enum Response {
+    /// A tool result that is not an error.
+    Rendered(Rendered),
+    /// An error result, an `input_required` result, or a protocol error.
+    Other(Result<CallToolResponse, McpError>),
+}
+
+impl Response {
+    /// As rmcp's types, for a reply that rmcp's machinery serializes.
+    pub(crate) fn into_rmcp(self) -> Result<CallToolResponse, McpError> {
+        match self {
+            Response::Rendered(r) => Ok(r.into_result().into()),
+            Response::Other(r) => r,
+        }
+    }
 }
 
 impl ColdQueryServer {
@@ -223,7 +242,7 @@ impl ColdQueryServer {
             // Best effort: a client that went away does not make the call fail.
             let _ = context.peer.notify_logging_message(param).await;
         }
-        called.response
+        called.response.into_rmcp()
     }
 
     /// `tools/call`: parse the tool name, dispatch, then audit, count, log and render the
@@ -234,7 +253,7 @@ impl ColdQueryServer {
         context: CallContext<'_>,
     ) -> Called {
         let done = |response| Called {
-            response,
+            response: Response::Other(response),
             warning: None,
         };
         let caller = context.caller.clone();
@@ -348,7 +367,6 @@ impl ColdQueryServer {
             );
             self.state.audit.record(row).await;
         }
-        let outcome = outcome.map(|o| o.into_json(&hints));
         let metrics = &self.state.metrics;
         metrics.observe(
             "coldquery_tool_call_duration_seconds",
@@ -384,7 +402,10 @@ impl ColdQueryServer {
                 if let Some(cut) = cut {
                     warning = self.warning(context.log_level, tool, action_label, cut);
                 }
-                success(value)
+                match success(value, hints) {
+                    Ok(rendered) => Response::Rendered(rendered),
+                    Err(result) => Response::Other(Ok(result.into())),
+                }
             }
             Err(e) => {
                 let category = e.category();
@@ -413,11 +434,11 @@ impl ColdQueryServer {
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "tool call failed"
                 );
-                failure(&e, &hints)
+                Response::Other(Ok(failure(&e, &hints).into()))
             }
         };
         Called {
-            response: Ok(result.into()),
+            response: result,
             warning,
         }
     }

@@ -4,7 +4,7 @@
 //! ([`Outcome::into_json`]), after the boundary has read what it needs from the typed fields
 //! ([`Outcome::cut_short`] for the truncation warning, [`Outcome::reported`] for the audit row).
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, RequestId};
 use serde_json::Value;
 
 use crate::db::audit::Reported;
@@ -129,31 +129,128 @@ fn with_hints(v: &mut Value, hints: &[SessionHint]) {
     }
 }
 
-/// Render a structured result as a tool result: structuredContent plus one compact text block.
-/// A result that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent
-/// it; this is the last line) becomes a `limit_exceeded` error instead.
-pub(super) fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
-    // The message holds the value once and its text once more, escaped (at most doubled):
-    // only results that might be too large are measured exactly.
-    let might_exceed = text.len().saturating_mul(3) > MAX_RESULT_MESSAGE;
-    let text_len = text.len();
-    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
-    r.structured_content = Some(value);
-    if might_exceed {
+/// A successful result rendered once: its structured result as compact JSON text, in the
+/// typed result's field order (contract §3). That text is the result's text block and, as it
+/// stands, its `structuredContent` in a reply written here ([`Rendered::reply_body`]); only a
+/// reply that rmcp's types carry needs the structured result as a JSON tree
+/// ([`Rendered::into_result`]).
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    text: String,
+    outcome: Outcome,
+    hints: Vec<SessionHint>,
+}
+
+impl Rendered {
+    /// `outcome` with `hints`, as text.
+    fn new(outcome: Outcome, hints: Vec<SessionHint>) -> Rendered {
+        const PLAIN: &str = "results are plain data with string keys: they serialize";
+        let mut text = match &outcome {
+            Outcome::Query(r) => serde_json::to_string(r).expect(PLAIN),
+            Outcome::Tx(r) => serde_json::to_string(r).expect(PLAIN),
+            Outcome::Catalog(v) => serde_json::to_string(v).expect(PLAIN),
+        };
+        // As `with_hints`: the hints go last into an object result.
+        if !hints.is_empty() && text.starts_with('{') && text.ends_with('}') {
+            text.pop();
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str("\"hints\":");
+            text.push_str(
+                &serde_json::to_string(&hints).expect("hints are plain data: they serialize"),
+            );
+            text.push('}');
+        }
+        Rendered {
+            text,
+            outcome,
+            hints,
+        }
+    }
+
+    /// The result as rmcp's tool result, for a reply that rmcp's types carry.
+    pub(crate) fn into_result(self) -> CallToolResult {
+        let mut r = CallToolResult::success(vec![ContentBlock::text(self.text)]);
+        r.structured_content = Some(self.outcome.into_json(&self.hints));
+        r
+    }
+
+    /// The JSON-RPC response to request `id` carrying this result, written as rmcp serializes
+    /// `ServerJsonRpcMessage::response(ServerResult::from(self.into_result()), id)` for a
+    /// 2026-07-28 peer (`resultType` first), without the JSON tree: the text once escaped
+    /// as the text block, once as it stands as `structuredContent`.
+    pub(crate) fn reply_body(&self, id: &RequestId) -> Vec<u8> {
+        let mut body = Vec::with_capacity(2 * self.text.len() + 160);
+        body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+        serde_json::to_writer(&mut body, id).expect("request ids serialize");
+        body.extend_from_slice(
+            br#","result":{"resultType":"complete","content":[{"type":"text","text":"#,
+        );
+        push_json_string(&mut body, &self.text);
+        body.extend_from_slice(br#"}],"structuredContent":"#);
+        body.extend_from_slice(self.text.as_bytes());
+        body.extend_from_slice(br#","isError":false}}"#);
+        body
+    }
+}
+
+/// `text` as a JSON string, escaped as serde_json escapes it. The text is compact JSON, so
+/// quotes are dense in it: a byte at a time into room reserved once is cheaper than copying
+/// the runs between them.
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(2 * text.len() + 2);
+    out.push(b'"');
+    for &b in text.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0x20.. => out.push(b),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Render a successful outcome: the text block and structuredContent ([`Rendered`]). A result
+/// that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent it; this
+/// is the last line) becomes a `limit_exceeded` error instead.
+pub(super) fn success(
+    outcome: Outcome,
+    hints: Vec<SessionHint>,
+) -> Result<Rendered, CallToolResult> {
+    let rendered = Rendered::new(outcome, hints);
+    // The message holds the text once as it stands and once escaped (at most doubled): only
+    // results that might be too large are measured exactly.
+    let text_len = rendered.text.len();
+    if text_len.saturating_mul(3) > MAX_RESULT_MESSAGE {
+        let r = rendered.into_result();
         let size = crate::db::capped::json_size(&r);
         if size > MAX_RESULT_MESSAGE {
             tracing::warn!(size, text_len, "a tool result exceeded the message limit");
-            return failure(
+            return Err(failure(
                 &ToolError::LimitExceeded(format!(
                     "the result would take {size} bytes, more than the 1 MiB a message may carry; \
                      narrow the call (fewer rows or columns, a smaller part of the statement)"
                 )),
                 &[],
-            );
+            ));
         }
+        return Err(r);
     }
-    r
+    Ok(rendered)
 }
 
 /// Render an error as a tool result with `isError: true` (contract §3), with `hints` as a
@@ -285,5 +382,79 @@ mod tests {
             Outcome::Catalog(json!({"truncated": false})).cut_short(),
             None
         );
+    }
+
+    #[test]
+    fn text_is_escaped_as_serde_json_escapes_it() {
+        let mut all: String = (0u8..0x20).map(char::from).collect();
+        all.push_str(r#"plain "quoted" back\slash / é 🐘 \u0041"#);
+        for text in [all.as_str(), "", "\"", r#"{"a":"b\"c"}"#] {
+            let mut out = Vec::new();
+            push_json_string(&mut out, text);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(text).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_reply_written_from_the_text_is_what_rmcp_would_send() {
+        use rmcp::model::{ServerJsonRpcMessage, ServerResult};
+        let odd = RowResult {
+            columns: vec![crate::db::executor::ColumnInfo {
+                name: "a \"b\" \\ c\n".into(),
+                type_name: "text".into(),
+            }],
+            rows: vec![
+                vec![json!("line\none\ttab \u{1} \"q\" é")],
+                vec![json!(null)],
+            ],
+            ..rows(Some(TruncatedBy::MaxRows))
+        };
+        let outcome = |o| match o {
+            0 => Outcome::Query(odd_clone(&odd).into()),
+            1 => Outcome::Catalog(json!({"tables": [{"name": "t"}], "z": 1})),
+            _ => Outcome::Catalog(json!({})),
+        };
+        for (n, hints) in [vec![], vec![hint()]].into_iter().enumerate() {
+            for o in 0..3 {
+                for id in [
+                    RequestId::Number(7),
+                    RequestId::String(format!("r-{n}-{o}").into()),
+                ] {
+                    let (mine, theirs) = (outcome(o), outcome(o));
+                    let rendered = success(mine, hints.clone()).unwrap();
+                    let body: Value = serde_json::from_slice(&rendered.reply_body(&id)).unwrap();
+                    let result = success(theirs, hints.clone()).unwrap().into_result();
+                    let rmcp = ServerJsonRpcMessage::response(
+                        ServerResult::from(rmcp::model::CallToolResponse::from(result)),
+                        id,
+                    );
+                    assert_eq!(
+                        body,
+                        serde_json::to_value(&rmcp).unwrap(),
+                        "outcome {o}, hints {n}"
+                    );
+                    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+                    let structured: Value = serde_json::from_str(text).unwrap();
+                    assert_eq!(
+                        structured, body["result"]["structuredContent"],
+                        "the same data twice"
+                    );
+                    assert_eq!(structured.get("hints").is_some(), n == 1);
+                }
+            }
+        }
+    }
+
+    fn odd_clone(r: &RowResult) -> RowResult {
+        RowResult {
+            columns: r.columns.clone(),
+            rows: r.rows.clone(),
+            command: r.command.clone(),
+            hint: r.hint.clone(),
+            ..rows(r.truncated_by)
+        }
     }
 }

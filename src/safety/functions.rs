@@ -447,7 +447,7 @@ pub(crate) fn check_call(
         }
         return Err(CallProblem::Unknown(name.display()));
     }
-    judge(&candidates, rules, strictness, &name.display())
+    judge(&candidates, rules, strictness, || name.display())
 }
 
 /// Judges a name used with field notation (`t.f`): a column when no function has that name,
@@ -466,7 +466,7 @@ pub(crate) fn check_field_call(
     if candidates.is_empty() {
         return Ok(());
     }
-    judge(&candidates, rules, strictness, &name.display())
+    judge(&candidates, rules, strictness, || name.display())
 }
 
 /// Judges one operator through the functions that implement it.
@@ -477,22 +477,20 @@ pub(crate) fn check_operator(
     strictness: Strictness,
 ) -> Result<(), CallProblem> {
     match cat.operator_candidates(name) {
-        Some(c) => judge(
-            &c,
-            rules,
-            strictness,
-            &format!("operator {}", name.display()),
-        ),
+        Some(c) => judge(&c, rules, strictness, || {
+            format!("operator {}", name.display())
+        }),
         None if strictness == Strictness::Write => Ok(()),
         None => Err(CallProblem::Unknown(format!("operator {}", name.display()))),
     }
 }
 
+/// `shown`: how the refusal names what was judged (made only for a refusal).
 fn judge(
     candidates: &[&Function],
     rules: &Rules,
     strictness: Strictness,
-    shown: &str,
+    shown: impl Fn() -> String,
 ) -> Result<(), CallProblem> {
     for f in candidates {
         let verdict = match strictness {
@@ -501,6 +499,7 @@ fn judge(
             Strictness::Write => rules.allows_in_write(f),
         };
         if let Err(why) = verdict {
+            let shown = shown();
             let name = if shown.starts_with("operator ") {
                 format!("{shown} (function {}.{})", f.schema, f.name)
             } else {

@@ -191,7 +191,7 @@ fn wrong_action(p: &Parsed, action: Action) -> Refusal {
 /// Why pg_query read refuses a write-class statement, naming the specific construct.
 fn read_refusal_for_write(p: &Parsed) -> String {
     let cmd = p.command();
-    if matches!(p.stmt, NodeEnum::SelectStmt(_)) {
+    if matches!(*p.stmt, NodeEnum::SelectStmt(_)) {
         if let Some(kind) = p.facts.dml.first() {
             return format!(
                 "read refused: data-modifying WITH clause ({kind}) found; use pg_query write"
@@ -295,7 +295,7 @@ pub(crate) fn check_write(p: &Parsed) -> Result<(), Refusal> {
 /// Sequences advanced by column defaults (serial, identity) are the one known escape; the
 /// README says so.
 pub(crate) fn check_rolled_back_write(p: &Parsed) -> Result<(), Refusal> {
-    if matches!(p.stmt, NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_)) {
+    if matches!(*p.stmt, NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_)) {
         return Err(refuse(
             format!(
                 "{} cannot be tried out in a dry run: its body is not inspected and may do things a rollback cannot undo; run it with autocommit: true or in a pg_tx session",
@@ -325,14 +325,14 @@ pub(crate) fn check_rolled_back_write(p: &Parsed) -> Result<(), Refusal> {
 /// EXPLAIN ANALYZE in a transaction it rolls back.
 pub(crate) fn check_explain(p: &Parsed) -> Result<ExplainTarget, Refusal> {
     let explainable = matches!(
-        p.stmt,
+        *p.stmt,
         NodeEnum::SelectStmt(_)
             | NodeEnum::InsertStmt(_)
             | NodeEnum::UpdateStmt(_)
             | NodeEnum::DeleteStmt(_)
             | NodeEnum::MergeStmt(_)
     );
-    if matches!(p.stmt, NodeEnum::ExplainStmt(_)) {
+    if matches!(*p.stmt, NodeEnum::ExplainStmt(_)) {
         return Err(refuse(
             "send the statement without EXPLAIN: pg_query explain adds EXPLAIN itself (use its analyze option instead of writing EXPLAIN ANALYZE)".to_string(),
             Some("pg_query explain"),

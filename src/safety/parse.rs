@@ -6,6 +6,8 @@
 //! the generic scan (`scan`), so that a [`Parsed`] carries everything the gates look at.
 //! Error positions are recovered here too, because the Rust binding only returns the message.
 
+use std::sync::Arc;
+
 use pg_query::NodeEnum;
 use pg_query::protobuf as pb;
 
@@ -53,20 +55,21 @@ fn position_suffix(position: &Option<usize>) -> String {
 pub(crate) struct Parsed {
     /// The statement text, without surrounding whitespace, comments or semicolons.
     sql: String,
-    /// The statement's parse tree.
-    pub(super) stmt: NodeEnum,
+    /// The statement's parse tree. It, its facts and what the scan found are shared, not
+    /// copied, by every statement taken from the shape cache ([`super::shapes`]).
+    pub(super) stmt: Arc<NodeEnum>,
     /// Facts gathered by walking the tree once (see [`Facts`]).
-    pub(super) facts: Facts,
+    pub(super) facts: Arc<Facts>,
     /// Command tag, e.g. "SELECT" or "DROP TABLE".
     command: &'static str,
     /// Classification of the statement.
     class: StatementClass,
     /// Everything the generic scan found anywhere in the tree (calls, operators, relations…).
-    found: super::scan::Found,
+    found: Arc<super::scan::Found>,
     /// The text with its integers bound as parameters, for a read from the shape cache
     /// ([`super::shapes`]): what runs in place of the text, one prepared statement for every
     /// text of the shape.
-    bound: Option<std::sync::Arc<super::shapes::Bound>>,
+    bound: Option<Arc<super::shapes::Bound>>,
 }
 
 /// Parses `sql` with PostgreSQL's own grammar and requires exactly one statement.
@@ -128,11 +131,11 @@ pub(crate) fn parse_one(sql: &str) -> Result<Parsed, ClassifyError> {
     let found = super::scan::scan(&stmt);
     Ok(Parsed {
         sql: text,
-        stmt,
-        facts,
+        stmt: Arc::new(stmt),
+        facts: Arc::new(facts),
         command,
         class,
-        found,
+        found: Arc::new(found),
         bound: None,
     })
 }
@@ -281,12 +284,12 @@ impl Parsed {
 
     /// Gives a read its form with bound integers (see [`super::shapes`]).
     pub(super) fn set_bound(&mut self, bound: Option<super::shapes::Bound>) {
-        self.bound = bound.map(std::sync::Arc::new);
+        self.bound = bound.map(Arc::new);
     }
 
     /// The statement with its integer constants bound as `$n` parameters, when it is a read
     /// whose constants can be bound without changing what it means (see [`super::shapes`]).
-    pub(crate) fn bound(&self) -> Option<&std::sync::Arc<super::shapes::Bound>> {
+    pub(crate) fn bound(&self) -> Option<&Arc<super::shapes::Bound>> {
         self.bound.as_ref()
     }
 
@@ -316,14 +319,14 @@ impl Parsed {
     /// Excludes SELECT … INTO, locking clauses and data-modifying WITH (PostgreSQL refuses
     /// a data-modifying WITH inside a subquery), as well as SHOW and EXPLAIN.
     pub(crate) fn is_plain_select(&self) -> bool {
-        matches!(self.stmt, NodeEnum::SelectStmt(_)) && self.class == StatementClass::Read
+        matches!(*self.stmt, NodeEnum::SelectStmt(_)) && self.class == StatementClass::Read
     }
 
     /// True for a query PostgreSQL can plan with EXPLAIN and the cost ceiling can price: a
     /// SELECT (WITH, VALUES, TABLE) or an INSERT/UPDATE/DELETE/MERGE. Not SHOW, CALL, DO or DDL.
     pub(crate) fn is_plannable(&self) -> bool {
         matches!(
-            self.stmt,
+            *self.stmt,
             NodeEnum::SelectStmt(_)
                 | NodeEnum::InsertStmt(_)
                 | NodeEnum::UpdateStmt(_)
@@ -334,7 +337,7 @@ impl Parsed {
 
     /// True for INSERT/UPDATE/DELETE/MERGE with a RETURNING clause (MERGE … RETURNING is PG17+).
     pub(crate) fn has_returning(&self) -> bool {
-        let clause = match &self.stmt {
+        let clause = match &*self.stmt {
             NodeEnum::InsertStmt(s) => s.returning_clause.as_ref(),
             NodeEnum::UpdateStmt(s) => s.returning_clause.as_ref(),
             NodeEnum::DeleteStmt(s) => s.returning_clause.as_ref(),

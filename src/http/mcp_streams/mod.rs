@@ -445,7 +445,7 @@ impl Session {
         let session = self.clone();
         tokio::spawn(async move {
             let called = calls.call(&id, call.params, meta, caller, ct).await;
-            let reply = match calls.result(called.response) {
+            let reply = match calls.result(called.response.into_rmcp()) {
                 Ok(r) => ServerJsonRpcMessage::response(r, id),
                 Err(e) => ServerJsonRpcMessage::error(e, Some(id)),
             };

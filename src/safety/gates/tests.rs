@@ -90,7 +90,7 @@ fn legitimate_reads_are_accepted() {
         if let Err(r) = check_read(&p) {
             panic!("{sql:?} should be accepted by read: {}", r.reason);
         }
-        let is_select = matches!(p.stmt, NodeEnum::SelectStmt(_));
+        let is_select = matches!(*p.stmt, NodeEnum::SelectStmt(_));
         assert_eq!(p.is_plain_select(), is_select, "{sql:?}");
         assert!(!p.has_returning(), "{sql:?}");
         let write = check_write(&p).expect_err(sql);

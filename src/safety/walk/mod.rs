@@ -181,10 +181,10 @@ mod tests {
     #[test]
     fn unknown_nodes_fail_closed() {
         let mut p = parsed("SELECT 1");
-        p.facts.unknown = Some("Query".to_string());
+        std::sync::Arc::make_mut(&mut p.facts).unknown = Some("Query".to_string());
         assert_refused("SELECT 1", "read", check_read(&p), "construct (Query)");
         let mut p = parsed("INSERT INTO t VALUES (1)");
-        p.facts.unknown = Some("Query".to_string());
+        std::sync::Arc::make_mut(&mut p.facts).unknown = Some("Query".to_string());
         assert_refused("INSERT", "write", check_write(&p), "construct (Query)");
         // The name helper reports the variant, not the whole debug dump.
         let stmt = parsed("SELECT 1").stmt;
