@@ -225,8 +225,9 @@ fn push_json_string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Render a successful outcome: the text block and structuredContent ([`Rendered`]). A result
-/// that would not fit in [`MAX_RESULT_MESSAGE`] (every cap upstream should prevent it; this
-/// is the last line) becomes a `limit_exceeded` error instead.
+/// large enough that it might not fit in [`MAX_RESULT_MESSAGE`] is built as rmcp's tool result
+/// to be measured, and comes back as that (`Err`): itself if it fits, otherwise (every cap
+/// upstream should prevent it; this is the last line) a `limit_exceeded` error.
 pub(super) fn success(
     outcome: Outcome,
     hints: Vec<SessionHint>,
@@ -446,6 +447,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_large_result_is_measured_and_one_past_the_message_limit_is_an_error() {
+        let sized = |n: usize| Outcome::Catalog(json!({ "s": "x".repeat(n) }));
+        let small = success(sized(100), vec![]);
+        assert!(small.is_ok(), "a small result is rendered text");
+        let large = success(sized(MAX_RESULT_MESSAGE / 3), vec![]).unwrap_err();
+        assert_ne!(large.is_error, Some(true), "it fits: still the result");
+        assert_eq!(
+            large.structured_content.unwrap()["s"]
+                .as_str()
+                .unwrap()
+                .len(),
+            MAX_RESULT_MESSAGE / 3
+        );
+        let too_large = success(sized(MAX_RESULT_MESSAGE / 2 + 1), vec![]).unwrap_err();
+        assert_eq!(too_large.is_error, Some(true));
+        assert_eq!(
+            too_large.structured_content.unwrap()["error"]["category"],
+            "limit_exceeded"
+        );
     }
 
     fn odd_clone(r: &RowResult) -> RowResult {
