@@ -65,6 +65,11 @@ pub(crate) struct Catalog {
     /// snapshot: every statement's operators are judged, and `=` alone has dozens of
     /// candidates. `None`: one of them is missing from the snapshot, so it cannot be judged.
     visible_operators: HashMap<String, Option<Vec<usize>>>,
+    /// Unqualified operators whose every candidate is a built-in the allowlist itself allows
+    /// ([`builtin_verdict`]), worked out once per snapshot: such an operator is allowed under
+    /// every strictness, and is reviewed code, unless a function is named in the rules'
+    /// lists, so the dozens of candidates of `=` need not be judged again on every read.
+    plain_operators: HashSet<String>,
     /// The schemas an unqualified name is looked up in (`current_schemas(true)`).
     search_path: Vec<String>,
 }
@@ -92,12 +97,26 @@ impl Catalog {
             by_oid,
             operators: ops,
             visible_operators: HashMap::new(),
+            plain_operators: HashSet::new(),
             search_path,
         };
         cat.visible_operators = cat
             .operators
             .keys()
             .map(|name| (name.clone(), cat.resolve_operator(name, None)))
+            .collect();
+        cat.plain_operators = cat
+            .visible_operators
+            .iter()
+            .filter(|(_, found)| {
+                found.as_ref().is_some_and(|idx| {
+                    idx.iter().all(|&i| {
+                        let f = &cat.functions[i];
+                        f.origin == Origin::Builtin && builtin_verdict(f, false).is_ok()
+                    })
+                })
+            })
+            .map(|(name, _)| name.clone())
             .collect();
         cat
     }
@@ -141,8 +160,10 @@ impl Catalog {
             .chain(field_calls)
             .all(|name| self.candidates(&name).iter().all(reviewed))
             && found.operators.iter().all(|op| {
-                self.operator_candidates(op)
-                    .is_some_and(|c| c.iter().all(reviewed))
+                (rules.functions.is_empty() && self.is_plain_operator(op))
+                    || self
+                        .operator_candidates(op)
+                        .is_some_and(|c| c.iter().all(reviewed))
             })
     }
 
@@ -163,6 +184,11 @@ impl Catalog {
                 None => self.on_path(&f.schema),
             })
             .collect()
+    }
+
+    /// Whether `name` is unqualified and one of [`Catalog::plain_operators`].
+    fn is_plain_operator(&self, name: &QualName) -> bool {
+        name.schema.is_none() && self.plain_operators.contains(&name.name)
     }
 
     /// Every function an operator `name` could resolve to.
@@ -347,20 +373,8 @@ impl Rules {
         if Self::named(&self.functions, f) {
             return Ok(());
         }
-        let name = f.name.as_str();
         match &f.origin {
-            Origin::Builtin => {
-                if BUILTIN_EXCLUDED.contains(&name) {
-                    Err("it runs SQL text or exposes server or other callers' state".into())
-                } else if matches!(f.volatility, 'i' | 's')
-                    || BUILTIN_VOLATILE_ALLOWED.contains(&name)
-                    || (stored && STORED_CODE_EXTRA.contains(&name))
-                {
-                    Ok(())
-                } else {
-                    Err("it is not on the allowlist of side-effect-free built-in functions".into())
-                }
-            }
+            Origin::Builtin => builtin_verdict(f, stored).map_err(String::from),
             Origin::Extension(ext) => {
                 if self.extensions.contains(ext) {
                     Ok(())
@@ -402,6 +416,23 @@ impl Rules {
             return Ok(());
         }
         self.user_function(f)
+    }
+}
+
+/// The allowlist's own verdict on a built-in, before the rules' name lists: refused if it runs
+/// SQL text or exposes state ([`BUILTIN_EXCLUDED`]); allowed if immutable or stable, one of the
+/// reviewed volatile ones, or (in stored code) one of [`STORED_CODE_EXTRA`].
+fn builtin_verdict(f: &Function, stored: bool) -> Result<(), &'static str> {
+    let name = f.name.as_str();
+    if BUILTIN_EXCLUDED.contains(&name) {
+        Err("it runs SQL text or exposes server or other callers' state")
+    } else if matches!(f.volatility, 'i' | 's')
+        || BUILTIN_VOLATILE_ALLOWED.contains(&name)
+        || (stored && STORED_CODE_EXTRA.contains(&name))
+    {
+        Ok(())
+    } else {
+        Err("it is not on the allowlist of side-effect-free built-in functions")
     }
 }
 
@@ -476,6 +507,11 @@ pub(crate) fn check_operator(
     name: &QualName,
     strictness: Strictness,
 ) -> Result<(), CallProblem> {
+    // With no function excluded by name, a plain operator's built-ins pass every strictness:
+    // the allowlist allows them, stored code allows more, a write judges only user code.
+    if rules.excluded.is_empty() && cat.is_plain_operator(name) {
+        return Ok(());
+    }
     match cat.operator_candidates(name) {
         Some(c) => judge(&c, rules, strictness, || {
             format!("operator {}", name.display())

@@ -215,3 +215,100 @@ fn operator_candidates_follow_the_search_path_and_fail_closed_on_a_missing_funct
     assert_eq!(oids("~~~"), None);
     assert_eq!(oids("###"), None);
 }
+
+#[test]
+fn a_plain_operator_is_judged_as_all_its_candidates_would_be() {
+    let b = |oid, name, vol| f(oid, name, "pg_catalog", vol, "internal", Origin::Builtin);
+    let cat = Catalog::new(
+        vec![
+            b(11, "int4pl", 'i'),
+            b(12, "int4eq", 'i'),
+            b(13, "texteq", 's'),
+            b(14, "random", 'v'),
+            b(15, "pg_read_file", 'v'),
+            b(16, "table_to_xml", 's'),
+            b(17, "nextval", 'v'),
+            f(18, "my_eq", "public", 'v', "sql", Origin::User),
+            f(
+                19,
+                "sim",
+                "public",
+                'i',
+                "c",
+                Origin::Extension("pg_trgm".into()),
+            ),
+            f(20, "hidden_eq", "hidden", 'v', "plpgsql", Origin::User),
+        ],
+        vec![
+            ("+".into(), "pg_catalog".into(), 11),
+            ("=".into(), "pg_catalog".into(), 12),
+            ("=".into(), "pg_catalog".into(), 13),
+            ("=".into(), "hidden".into(), 20),
+            ("?".into(), "pg_catalog".into(), 14),
+            ("!!".into(), "pg_catalog".into(), 15),
+            ("##".into(), "pg_catalog".into(), 16),
+            ("@".into(), "pg_catalog".into(), 17),
+            ("===".into(), "pg_catalog".into(), 12),
+            ("===".into(), "public".into(), 18),
+            ("%".into(), "public".into(), 19),
+            ("<>".into(), "pg_catalog".into(), 12),
+            ("<>".into(), "pg_catalog".into(), 99),
+        ],
+        vec!["public".into()],
+    );
+    let mut plain: Vec<&str> = cat.plain_operators.iter().map(String::as_str).collect();
+    plain.sort_unstable();
+    // Off the search path, `hidden.=` does not make `=` other than plain; a missing function,
+    // a user or extension function, an excluded or unlisted volatile built-in all do.
+    assert_eq!(plain, ["+", "=", "?"]);
+    // The same catalog without the shortcut judges every candidate.
+    let mut slow = cat.clone();
+    slow.plain_operators.clear();
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let rule_sets = [
+        Rules::new(&[], &[], &[], false),
+        Rules::new(&[], &[], &s(&["int4eq"]), false),
+        Rules::new(&[], &[], &s(&["pg_catalog.texteq"]), false),
+        Rules::new(&[], &s(&["int4eq"]), &[], false),
+        Rules::new(&[], &s(&["pg_read_file", "public.my_eq"]), &[], false),
+        Rules::new(&s(&["pg_trgm"]), &[], &[], true),
+    ];
+    let ops = [
+        "+",
+        "=",
+        "?",
+        "!!",
+        "##",
+        "@",
+        "===",
+        "%",
+        "<>",
+        "pg_catalog.=",
+        "hidden.=",
+        "nosuch",
+    ];
+    for (r, rules) in rule_sets.iter().enumerate() {
+        for op in ops {
+            for strictness in [
+                Strictness::Allowlist,
+                Strictness::StoredCode,
+                Strictness::Write,
+            ] {
+                assert_eq!(
+                    check_operator(&cat, rules, &name(op), strictness),
+                    check_operator(&slow, rules, &name(op), strictness),
+                    "{op} under rules {r}, {strictness:?}"
+                );
+            }
+            let found = Found {
+                operators: vec![name(op)],
+                ..Found::default()
+            };
+            assert_eq!(
+                cat.only_reviewed_code(&found, rules),
+                slow.only_reviewed_code(&found, rules),
+                "{op} under rules {r}: reviewed code"
+            );
+        }
+    }
+}
