@@ -1,8 +1,10 @@
 //! Rendering a tool's outcome as an MCP `CallToolResult`: a structured result with one compact
 //! text block, or an error with `isError: true` (contract §3), within the 1 MiB a message may
-//! carry. The tools hand up a typed [`Outcome`]; this is where it becomes JSON, once
-//! ([`Outcome::into_json`]), after the boundary has read what it needs from the typed fields
-//! ([`Outcome::cut_short`] for the truncation warning, [`Outcome::reported`] for the audit row).
+//! carry. The tools hand up a typed [`Outcome`]; after the boundary has read what it needs from
+//! the typed fields ([`Outcome::cut_short`] for the truncation warning, [`Outcome::reported`]
+//! for the audit row), a success becomes JSON text once ([`Rendered`]): the text block, and the
+//! `structuredContent` of a reply written without rmcp's types. Only a reply that rmcp's types
+//! carry builds the structured result as a JSON tree as well ([`Outcome::into_json`]).
 
 use rmcp::model::{CallToolResult, ContentBlock, RequestId};
 use serde_json::Value;
@@ -444,6 +446,14 @@ mod tests {
                         "the same data twice"
                     );
                     assert_eq!(structured.get("hints").is_some(), n == 1);
+                    // The text keeps the typed result's field order, hints last.
+                    if o == 0 {
+                        assert!(text.starts_with(r#"{"columns":"#), "{text}");
+                    }
+                    if n == 1 {
+                        assert!(text.contains(r#""hints":[{"#), "{text}");
+                        assert!(text.ends_with("]}"), "{text}");
+                    }
                 }
             }
         }
